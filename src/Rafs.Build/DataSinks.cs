@@ -1,0 +1,83 @@
+using System.Security.Cryptography;
+using Rafs.Format;
+using Microsoft.Win32.SafeHandles;
+
+namespace Rafs.Build;
+
+/// <summary>
+/// Appends whole blocks to a file at a block cursor. The self-contained image writes its data area through one;
+/// a blob is one of its own. Writes are sequential, so a running sha256 of the file can be kept on the side.
+/// </summary>
+internal sealed class BlockAppender(SafeFileHandle file, long startBlock, bool hashContent) : IDisposable
+{
+    private static readonly byte[] Zeros = new byte[ErofsFormat.BlockSize];
+    private readonly IncrementalHash? _hash = hashContent ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
+
+    public long NextBlock { get; private set; } = startBlock;
+    public SafeFileHandle File => file;
+
+    /// <summary>Writes <paramref name="data"/> padded with zeros to whole blocks; returns its first block.</summary>
+    public uint Append(ReadOnlySpan<byte> data)
+    {
+        long first = NextBlock;
+        if (first > uint.MaxValue) throw new InvalidOperationException("image exceeds 2^32 blocks (16 TiB)");
+        long offset = first << ErofsFormat.BlockSizeBits;
+        RandomAccess.Write(file, data, offset);
+        _hash?.AppendData(data);
+        int pad = (int)((-data.Length) & (ErofsFormat.BlockSize - 1));
+        if (pad > 0)
+        {
+            RandomAccess.Write(file, Zeros.AsSpan(0, pad), offset + data.Length);
+            _hash?.AppendData(Zeros.AsSpan(0, pad));
+        }
+        NextBlock += (data.Length + pad) >> ErofsFormat.BlockSizeBits;
+        return (uint)first;
+    }
+
+    public byte[] FinishHash() => _hash?.GetHashAndReset() ?? throw new InvalidOperationException("not hashing");
+
+    public void Dispose() => _hash?.Dispose();
+}
+
+/// <summary>Stores chunks once each (deduplicated by sha256) on one device and hands out their chunk indexes.</summary>
+internal sealed class ChunkStore(BlockAppender target, ushort deviceId)
+{
+    private readonly Dictionary<ChunkKey, uint> _stored = [];
+
+    public long Chunks { get; private set; }
+    public long UniqueChunks { get; private set; }
+    public long HoleChunks { get; private set; }
+    public long DedupSavedBytes { get; private set; }
+    public ushort DeviceId => deviceId;
+
+    public ChunkIndex Put(ReadOnlySpan<byte> chunk)
+    {
+        Chunks++;
+        if (!chunk.ContainsAnyExcept((byte)0))
+        {
+            HoleChunks++;
+            return ChunkIndex.Hole;
+        }
+        Span<byte> digest = stackalloc byte[32];
+        SHA256.HashData(chunk, digest);
+        var key = new ChunkKey(digest, chunk.Length);
+        if (_stored.TryGetValue(key, out uint block))
+        {
+            DedupSavedBytes += chunk.Length;
+            return new ChunkIndex(0, deviceId, block);
+        }
+        block = target.Append(chunk);
+        _stored[key] = block;
+        UniqueChunks++;
+        return new ChunkIndex(0, deviceId, block);
+    }
+
+    public void CountHole() { Chunks++; HoleChunks++; }
+
+    private readonly record struct ChunkKey(UInt128 Low, UInt128 High, int Length)
+    {
+        public ChunkKey(ReadOnlySpan<byte> digest, int length)
+            : this(System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(digest),
+                   System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(digest[16..]), length) { }
+    }
+}

@@ -1,0 +1,122 @@
+using Rafs.Format;
+using Rafs.Storage;
+
+namespace Rafs.Build;
+
+/// <summary>Turns a source tree into an EROFS image: self-contained, or a bootstrap plus one content-addressed blob.</summary>
+public static class ImageBuilder
+{
+    /// <summary>One EROFS file holding data and metadata. Sparse files become chunk-based, so holes cost nothing.</summary>
+    public static BuildResult BuildImage(BuildTree tree, string imagePath, BuildOptions options)
+    {
+        var (inodes, buildTime, xattrs) = Prepare(tree, options);
+        imagePath = Path.GetFullPath(imagePath);
+        var temporary = TemporaryNextTo(imagePath);
+        try
+        {
+            long blocks;
+            ChunkStore chunks;
+            using (var file = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite))
+            using (var area = new BlockAppender(file, MetadataWriter.HeaderBlocks(0), hashContent: false))
+            {
+                chunks = new ChunkStore(area, deviceId: 0);
+                using var data = new DataWriter(area, chunks, fixedChunkBits: null, buildTime, Path.GetDirectoryName(imagePath)!, options.Progress);
+                data.WriteAll(inodes, tree.DataBytes);
+                options.Progress?.Report(new BuildProgress("metadata", 0, inodes.Count));
+                blocks = new MetadataWriter(inodes, buildTime).Write(file, area.NextBlock, xattrs, [], data,
+                    options.Uuid ?? Guid.NewGuid(), options.VolumeName);
+            }
+            File.Move(temporary, imagePath, overwrite: true);
+            return new BuildResult
+            {
+                OutputPath = imagePath,
+                OutputBytes = blocks * ErofsFormat.BlockSize,
+                Inodes = inodes.Count,
+                DataBytes = tree.DataBytes,
+                Chunks = chunks.Chunks,
+                UniqueChunks = chunks.UniqueChunks,
+                HoleChunks = chunks.HoleChunks,
+                DedupSavedBytes = chunks.DedupSavedBytes,
+            };
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
+    /// <summary>
+    /// The RAFS v6 layout: a metadata-only bootstrap whose chunk-based inodes point into one blob (extra device 1),
+    /// stored in <paramref name="blobDirectory"/> under the sha256 of its bytes. Identical chunks are stored once.
+    /// </summary>
+    public static BuildResult BuildBootstrap(BuildTree tree, string bootstrapPath, string blobDirectory, BuildOptions options)
+    {
+        var (inodes, buildTime, xattrs) = Prepare(tree, options);
+        bootstrapPath = Path.GetFullPath(bootstrapPath);
+        var blobs = new BlobDirectory(blobDirectory);
+        var blobTemporary = blobs.CreateTemporaryPath();
+        var bootTemporary = TemporaryNextTo(bootstrapPath);
+        try
+        {
+            ChunkStore chunks;
+            BlobDigest? digest = null;
+            long blobBlocks;
+            using (var blobFile = File.OpenHandle(blobTemporary, FileMode.CreateNew, FileAccess.ReadWrite))
+            using (var blobArea = new BlockAppender(blobFile, 0, hashContent: true))
+            {
+                chunks = new ChunkStore(blobArea, deviceId: 1);
+                using var data = new DataWriter(null, chunks, options.ChunkSizeBits, buildTime, blobs.Path, options.Progress);
+                data.WriteAll(inodes, tree.DataBytes);
+                blobBlocks = blobArea.NextBlock;
+                var hash = blobArea.FinishHash();
+                if (blobBlocks > 0) digest = BlobDigest.FromHash(hash);
+
+                var devices = digest is { } d ? new List<DeviceSlot> { new(d.Hex, checked((uint)blobBlocks), 0) } : [];
+                options.Progress?.Report(new BuildProgress("metadata", 0, inodes.Count));
+                using var boot = File.OpenHandle(bootTemporary, FileMode.CreateNew, FileAccess.ReadWrite);
+                new MetadataWriter(inodes, buildTime).Write(boot, MetadataWriter.HeaderBlocks(devices.Count), xattrs, devices, data,
+                    options.Uuid ?? Guid.NewGuid(), options.VolumeName);
+            }
+            string? blobPath = null;
+            if (digest is { } final) blobPath = blobs.Commit(blobTemporary, final);
+            File.Move(bootTemporary, bootstrapPath, overwrite: true);
+            return new BuildResult
+            {
+                OutputPath = bootstrapPath,
+                OutputBytes = new FileInfo(bootstrapPath).Length,
+                Inodes = inodes.Count,
+                BlobPath = blobPath,
+                BlobDigest = digest?.Hex,
+                BlobBytes = blobBlocks * ErofsFormat.BlockSize,
+                DataBytes = tree.DataBytes,
+                Chunks = chunks.Chunks,
+                UniqueChunks = chunks.UniqueChunks,
+                HoleChunks = chunks.HoleChunks,
+                DedupSavedBytes = chunks.DedupSavedBytes,
+            };
+        }
+        finally
+        {
+            File.Delete(blobTemporary);
+            File.Delete(bootTemporary);
+        }
+    }
+
+    private static (List<BuildNode> Inodes, long BuildTime, XattrPlanner Xattrs) Prepare(BuildTree tree, BuildOptions options)
+    {
+        var inodes = tree.InodeOrder();
+        long buildTime = options.Timestamp ?? SourceDateEpoch() ?? DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        return (inodes, buildTime, new XattrPlanner(inodes));
+    }
+
+    /// <summary>The reproducible-builds convention: SOURCE_DATE_EPOCH fixes the build time.</summary>
+    private static long? SourceDateEpoch() =>
+        long.TryParse(Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH"), out long t) ? t : null;
+
+    private static string TemporaryNextTo(string path)
+    {
+        var dir = Path.GetDirectoryName(path)!;
+        Directory.CreateDirectory(dir);
+        return Path.Combine(dir, $".{Path.GetFileName(path)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+    }
+}

@@ -1,0 +1,9 @@
+using System.CommandLine;
+using Rafs.Cli;
+
+var root = new RootCommand("Rafs: container and OS images on demand over the kernel's EROFS");
+root.Subcommands.Add(BuildCommand.Create());
+root.Subcommands.Add(MountCommands.CreateMount());
+root.Subcommands.Add(MountCommands.CreateUmount());
+foreach (var command in ReaderCommands.Create()) root.Subcommands.Add(command);
+return root.Parse(args).Invoke();
