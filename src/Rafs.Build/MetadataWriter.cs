@@ -102,11 +102,11 @@ internal sealed class MetadataWriter
             RandomAccess.Write(output, buffer, (long)at * BlockSize);
         }
 
-        bool chunked = _inodes.Any(n => n.Data is ChunkedData);
+        bool anyChunked = _inodes.Any(n => n.Data is ChunkedData);
         var sb = new SuperBlock
         {
             FeatureCompat = ErofsFormat.FeatureCompatSbChecksum,
-            FeatureIncompat = (chunked ? ErofsFormat.FeatureIncompatChunkedFile : 0) |
+            FeatureIncompat = (anyChunked ? ErofsFormat.FeatureIncompatChunkedFile : 0) |
                               (devices.Count > 0 ? ErofsFormat.FeatureIncompatDeviceTable : 0),
             RootNid = (ushort)_inodes[0].Nid,
             Inodes = (ulong)_inodes.Count,
@@ -203,8 +203,9 @@ internal sealed class MetadataWriter
                 chunked.Indexes[i].Write(indexBytes.AsSpan(i * ChunkIndex.Size));
         }
 
+        ulong size = dir is not null ? (ulong)dir.Size : (ulong)node.Size;
         var disk = new DiskInode(extended, layout, InodeFormat.XattrICount(node.XattrBody.Length), node.Mode, node.Nlink,
-            (ulong)node.Size, u, (uint)(index + 1), node.Uid, node.Gid, node.MtimeSeconds, node.MtimeNanoseconds);
+            size, u, (uint)(index + 1), node.Uid, node.Gid, node.MtimeSeconds, node.MtimeNanoseconds);
         var head = scratch.AsSpan(0, core);
         disk.Write(head);
         region.Write(offset, head);

@@ -1,0 +1,87 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+[assembly: System.Runtime.CompilerServices.DisableRuntimeMarshalling]
+
+namespace Rafs.Interop;
+
+/// <summary>The raw libc entry points. One declaration per syscall; callers go through the typed wrappers.</summary>
+internal static unsafe partial class Libc
+{
+    public const int AT_FDCWD = -100;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const int AT_EMPTY_PATH = 0x1000;
+    public const uint STATX_BASIC_STATS = 0x7ff;
+    public const int SEEK_DATA = 3;
+    public const int SEEK_HOLE = 4;
+    public const int ENOENT = 2, EINTR = 4, ENXIO = 6, EINVAL = 22, ERANGE = 34, ENODATA = 61, EOPNOTSUPP = 95;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int statx(int dirfd, byte* path, int flags, uint mask, byte* buffer);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial long lseek(int fd, long offset, int whence);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint readlink(byte* path, byte* buffer, nint size);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint llistxattr(byte* path, byte* list, nint size);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint lgetxattr(byte* path, byte* name, byte* value, nint size);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int lsetxattr(byte* path, byte* name, byte* value, nint size, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int mknod(byte* path, uint mode, ulong dev);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int lchown(byte* path, uint uid, uint gid);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int utimensat(int dirfd, byte* path, long* times, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fchmodat(int dirfd, byte* path, uint mode, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int symlink(byte* target, byte* linkPath);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int link(byte* existing, byte* newPath);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int mount(byte* source, byte* target, byte* fsType, ulong flags, byte* data);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int umount2(byte* target, int flags);
+
+    [LibraryImport("libc")]
+    public static partial void sync();
+
+    [LibraryImport("libc")]
+    public static partial byte* strerror(int errnum);
+
+    /// <summary>NUL-terminated UTF-8, as every path argument needs.</summary>
+    public static byte[] CString(string s)
+    {
+        var bytes = new byte[Encoding.UTF8.GetByteCount(s) + 1];
+        Encoding.UTF8.GetBytes(s, bytes);
+        return bytes;
+    }
+
+    public static byte[] CString(ReadOnlySpan<byte> s)
+    {
+        var bytes = new byte[s.Length + 1];
+        s.CopyTo(bytes);
+        return bytes;
+    }
+
+    public static string ErrorText(int errno)
+    {
+        byte* text = strerror(errno);
+        return text == null ? $"errno {errno}" : Marshal.PtrToStringUTF8((nint)text) ?? $"errno {errno}";
+    }
+}
