@@ -58,12 +58,12 @@ run() {
 }
 
 run rafs-plain "$out/img" -- "$rafs" build "$tree" -o "$out/img"
-run mkfs-plain "$out/img" -- "$mkfs" -q "$out/img" "$tree"
+run mkfs-plain "$out/img" -- "$mkfs" --quiet "$out/img" "$tree"
 run rafs-blob "$out/boot" "$out/blobs/*" -- "$rafs" build "$tree" --bootstrap "$out/boot" --blob-dir "$out/blobs" --chunk-size 1M
-run mkfs-blob "$out/boot" "$out/blob" -- "$mkfs" -q --chunksize=1048576 --blobdev="$out/blob" "$out/boot" "$tree"
+run mkfs-blob "$out/boot" "$out/blob" -- "$mkfs" --quiet --chunksize=1048576 --blobdev="$out/blob" "$out/boot" "$tree"
 if [ -n "$mkfs_new" ]; then
-  run mkfsnew-plain "$out/img" -- "$mkfs_new" -q "$out/img" "$tree"
-  run mkfsnew-blob "$out/boot" "$out/blob" -- "$mkfs_new" -q --chunksize=1048576 --blobdev="$out/blob" "$out/boot" "$tree"
+  run mkfsnew-plain "$out/img" -- "$mkfs_new" --quiet "$out/img" "$tree"
+  run mkfsnew-blob "$out/boot" "$out/blob" -- "$mkfs_new" --quiet --chunksize=1048576 --blobdev="$out/blob" "$out/boot" "$tree"
 fi
 
 # Holes: a small tree whose sparse files have GiBs of holes.
@@ -76,7 +76,7 @@ if [ ! -d "$sparse" ]; then
   done
 fi
 run rafs-sparse "$out/img" -- "$rafs" build "$sparse" -o "$out/img"
-run mkfs-sparse "$out/img" -- "$mkfs" -q "$out/img" "$sparse"
+run mkfs-sparse "$out/img" -- "$mkfs" --quiet "$out/img" "$sparse"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
 printf '\n| %-14s | %9s | %10s | %12s | %s |\n' run "wall (s)" "peak RSS" "output" "ratio vs mkfs.erofs 1.5 (time / size)"
