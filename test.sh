@@ -9,11 +9,13 @@ dotnet build Rafs.slnx -c Release -v q -nologo 2>&1 | tail -3
 status=0
 for project in tests/Rafs.Tests tests/Rafs.KernelTests; do
   echo "== $project"
-  dotnet test "$project" -c Release --no-build --logger "console;verbosity=normal" "$@" 2>&1 | tee -a "$log" \
-    | grep -E '^\s*(Failed|Passed|Skipped) |SKIP:|Error Message|Total tests|^(Passed|Failed)!' || true
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  out=$(mktemp)
+  dotnet test "$project" -c Release --no-build --logger "console;verbosity=normal" "$@" >"$out" 2>&1 || status=1
+  cat "$out" >>"$log"
+  grep -E '^\s*(Failed|Skipped) |SKIP:|Error Message|Total tests|^\s+(Passed|Failed|Skipped): +[0-9]+$|error' "$out" || true
+  rm -f "$out"
 done
-sum() { grep -E '^(Passed|Failed)!' "$log" | sed -E "s/.*$1: *([0-9]+).*/\1/" | awk '{s+=$1} END {print s+0}'; }
+sum() { grep -E "^\s+$1: +[0-9]+\$" "$log" | awk '{s+=$2} END {print s+0}'; }
 passed=$(sum Passed); failed=$(sum Failed); skipped=$(sum Skipped)
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then status=1; fi
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
