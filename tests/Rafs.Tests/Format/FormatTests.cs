@@ -66,7 +66,7 @@ public class FormatTests
         inode.Write(buffer);
         Assert.Equal(inode, DiskInode.Read(buffer, 1700000000, 0));
         Assert.True(inode.FitsCompact(1700000000, 0));
-        Assert.False(inode with { Mtime = 1700000001 } is var later && later.FitsCompact(1700000000, 0));
+        Assert.False((inode with { Mtime = 1700000001 }).FitsCompact(1700000000, 0));
     }
 
     [Fact]
