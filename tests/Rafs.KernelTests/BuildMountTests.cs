@@ -1,0 +1,177 @@
+using System.Security.Cryptography;
+using Rafs.Interop;
+
+namespace Rafs.KernelTests;
+
+/// <summary>The rich source tree, generated once for all build tests.</summary>
+public sealed class RichTreeFixture : IDisposable
+{
+    public Scratch Scratch { get; } = new();
+    public string Source { get; }
+
+    public RichTreeFixture()
+    {
+        Source = Scratch.PathOf("src");
+        RichTree.Create(Source);
+    }
+
+    public void Dispose() => Scratch.Dispose();
+}
+
+/// <summary>
+/// Acceptance tests of the foundation: `rafs build` in both layouts, checked by the kernel (mount + compare with
+/// the source), by fsck.erofs, and by `rafs unpack`.
+/// </summary>
+[Trait("Category", "Build")]
+public sealed class BuildMountTests(RichTreeFixture tree) : IClassFixture<RichTreeFixture>
+{
+    private static readonly CompareOptions SourceCompare = new();
+
+    [Fact]
+    public void SelfContainedImageMountsExactlyPassesFsckAndUnpacks()
+    {
+        using var scratch = new Scratch();
+        var image = scratch.PathOf("image.erofs");
+        RafsCli.Ok("build", tree.Source, "-o", image);
+
+        using (var mount = new ErofsMount(image, scratch.PathOf("mnt")))
+            TreeComparer.AssertSame(tree.Source, mount.Path, SourceCompare);
+
+        var fsck = Tools.Run("fsck.erofs", image);
+        Assert.True(fsck.Exit == 0, fsck.All);
+
+        var output = scratch.PathOf("unpacked");
+        RafsCli.Ok("unpack", image, output);
+        TreeComparer.AssertSame(tree.Source, output, SourceCompare);
+
+        Assert.True(RafsCli.Run("check", image).Exit == 0);
+
+        // Holes cost nothing: the image takes about what the source's data takes, not its 6 GiB of holes.
+        long imageBytes = PosixFs.LStat(image).Blocks512 * 512;
+        long sourceBytes = AllocatedBytes(tree.Source);
+        Assert.True(imageBytes < sourceBytes * 1.2 + (4 << 20), $"image takes {imageBytes} bytes, source data {sourceBytes}");
+        Assert.True(new FileInfo(image).Length < 64L << 20, $"image is {new FileInfo(image).Length} bytes long");
+    }
+
+    [Fact]
+    public void BootstrapAndBlobMountThroughRafsPassFsckAndUnpack()
+    {
+        using var scratch = new Scratch();
+        var boot = scratch.PathOf("image.boot");
+        var blobs = scratch.PathOf("blobs");
+        RafsCli.Ok("build", tree.Source, "--bootstrap", boot, "--blob-dir", blobs, "--chunk-size", "65536");
+
+        var blob = Assert.Single(Directory.GetFiles(blobs));
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(blob))), Path.GetFileName(blob));
+        Assert.True(new FileInfo(boot).Length < 2 << 20, "the bootstrap holds metadata only");
+
+        var mnt = scratch.Dir("mnt");
+        RafsCli.Ok("mount", boot, mnt, "--blob-dir", blobs);
+        try
+        {
+            Assert.True(Mounts.IsMountPoint(mnt));
+            TreeComparer.AssertSame(tree.Source, mnt, SourceCompare);
+        }
+        finally
+        {
+            RafsCli.Ok("umount", mnt);
+        }
+        Assert.False(Mounts.IsMountPoint(mnt));
+
+        var fsck = Tools.Run("fsck.erofs", "--device=" + blob, boot);
+        Assert.True(fsck.Exit == 0, fsck.All);
+
+        var output = scratch.PathOf("unpacked");
+        RafsCli.Ok("unpack", boot, output, "--blob-dir", blobs);
+        TreeComparer.AssertSame(tree.Source, output, SourceCompare);
+        RafsCli.Ok("check", boot, "--blob-dir", blobs);
+    }
+
+    [Fact]
+    public void BuildsAreReproducibleWithUuidAndTimestamp()
+    {
+        using var scratch = new Scratch();
+        string[] fixedIds = ["--uuid", "00000000-0000-0000-0000-000000000001", "--timestamp", "1700000000"];
+        RafsCli.Ok(["build", tree.Source, "-o", scratch.PathOf("a.img"), .. fixedIds]);
+        RafsCli.Ok(["build", tree.Source, "-o", scratch.PathOf("b.img"), .. fixedIds]);
+        Assert.True(File.ReadAllBytes(scratch.PathOf("a.img")).AsSpan().SequenceEqual(File.ReadAllBytes(scratch.PathOf("b.img"))), "self-contained images differ");
+
+        RafsCli.Ok(["build", tree.Source, "--bootstrap", scratch.PathOf("a.boot"), "--blob-dir", scratch.PathOf("blobs-a"), .. fixedIds]);
+        RafsCli.Ok(["build", tree.Source, "--bootstrap", scratch.PathOf("b.boot"), "--blob-dir", scratch.PathOf("blobs-b"), .. fixedIds]);
+        Assert.True(File.ReadAllBytes(scratch.PathOf("a.boot")).AsSpan().SequenceEqual(File.ReadAllBytes(scratch.PathOf("b.boot"))), "bootstraps differ");
+        Assert.Equal(Directory.GetFiles(scratch.PathOf("blobs-a")).Select(Path.GetFileName), Directory.GetFiles(scratch.PathOf("blobs-b")).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void DuplicateChunksAreStoredOnce()
+    {
+        using var scratch = new Scratch();
+        var random = new Random(7);
+        byte[] Bytes(int n) { var b = new byte[n]; random.NextBytes(b); return b; }
+        var unique = scratch.Dir("unique");
+        var dups = scratch.Dir("dups");
+        var shared = Bytes(4 << 20);
+        var prefix = Bytes(2 << 20);
+        var tailA = Bytes(300_000);
+        var tailB = Bytes(500_000);
+        var other = Bytes(8 << 20);
+        foreach (var dir in new[] { unique, dups })
+        {
+            File.WriteAllBytes(Path.Combine(dir, "other"), other);
+            File.WriteAllBytes(Path.Combine(dir, "shared-1"), shared);
+            File.WriteAllBytes(Path.Combine(dir, "prefix-a"), [.. prefix, .. tailA]);
+        }
+        File.WriteAllBytes(Path.Combine(dups, "shared-2"), shared);
+        File.WriteAllBytes(Path.Combine(dups, "shared-3"), shared);
+        File.WriteAllBytes(Path.Combine(dups, "prefix-b"), [.. prefix, .. tailB]);
+
+        RafsCli.Ok("build", unique, "--bootstrap", scratch.PathOf("u.boot"), "--blob-dir", scratch.PathOf("bu"), "--chunk-size", "1M");
+        RafsCli.Ok("build", dups, "--bootstrap", scratch.PathOf("d.boot"), "--blob-dir", scratch.PathOf("bd"), "--chunk-size", "1M");
+        long uniqueBlob = new FileInfo(Assert.Single(Directory.GetFiles(scratch.PathOf("bu")))).Length;
+        long dupBlob = new FileInfo(Assert.Single(Directory.GetFiles(scratch.PathOf("bd")))).Length;
+        // The duplicate tree adds only prefix-b's own tail (its first 2 MiB are the same chunks as prefix-a's).
+        long expectedExtra = (tailB.Length + 4095) / 4096 * 4096;
+        Assert.Equal(uniqueBlob + expectedExtra, dupBlob);
+        long dataBytes = other.Length + shared.Length + prefix.Length + tailA.Length;
+        Assert.True(uniqueBlob <= dataBytes + 3 * 4096, $"blob {uniqueBlob} vs data {dataBytes}");
+
+        using var mount = new ErofsMount(scratch.PathOf("d.boot"), scratch.PathOf("mnt"), Directory.GetFiles(scratch.PathOf("bd")));
+        TreeComparer.AssertSame(dups, mount.Path, SourceCompare);
+    }
+
+    [Fact]
+    public void MountRefusesACorruptOrMissingBlob()
+    {
+        using var scratch = new Scratch();
+        var src = scratch.Dir("src");
+        File.WriteAllBytes(Path.Combine(src, "data"), RandomNumberGenerator.GetBytes(300_000));
+        var boot = scratch.PathOf("boot");
+        var blobs = scratch.PathOf("blobs");
+        RafsCli.Ok("build", src, "--bootstrap", boot, "--blob-dir", blobs);
+        var blob = Assert.Single(Directory.GetFiles(blobs));
+        var digest = Path.GetFileName(blob);
+        var mnt = scratch.Dir("mnt");
+
+        var bytes = File.ReadAllBytes(blob);
+        bytes[1000] ^= 0xFF;
+        File.WriteAllBytes(blob, bytes);
+        var corrupt = RafsCli.Run("mount", boot, mnt, "--blob-dir", blobs);
+        Assert.NotEqual(0, corrupt.Exit);
+        Assert.Contains("corrupt", corrupt.Stderr);
+        Assert.Contains(digest, corrupt.Stderr);
+        Assert.False(Mounts.IsMountPoint(mnt));
+        var check = RafsCli.Run("check", boot, "--blob-dir", blobs);
+        Assert.NotEqual(0, check.Exit);
+        Assert.Contains(digest, check.Stderr);
+
+        File.Delete(blob);
+        var missing = RafsCli.Run("mount", boot, mnt, "--blob-dir", blobs);
+        Assert.NotEqual(0, missing.Exit);
+        Assert.Contains("missing", missing.Stderr);
+        Assert.Contains(digest, missing.Stderr);
+        Assert.False(Mounts.IsMountPoint(mnt));
+    }
+
+    private static long AllocatedBytes(string root) =>
+        Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).Sum(f => PosixFs.LStat(f).Blocks512 * 512);
+}
