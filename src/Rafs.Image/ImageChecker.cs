@@ -39,17 +39,21 @@ public static class ImageChecker
             report.Errors.Add(e.Message);
             return report;
         }
-        using (image)
+        using (image) return Check(image, blobDirectory, report);
+    }
+
+    /// <summary>Checks an image that is already open; <paramref name="blobDirectory"/> enables blob digest checks.</summary>
+    public static CheckReport Check(ErofsImage image, string? blobDirectory = null, CheckReport? report = null)
+    {
+        report ??= new CheckReport();
+        CheckBlobs(image, blobDirectory, report);
+        try
         {
-            CheckBlobs(image, blobDirectory, report);
-            try
-            {
-                CheckTree(image, report);
-            }
-            catch (Exception e) when (e is ImageException or IOException or ArgumentException)
-            {
-                report.Errors.Add($"walk stopped: {e.Message}");
-            }
+            CheckTree(image, report);
+        }
+        catch (Exception e) when (e is ImageException or IOException or ArgumentException)
+        {
+            report.Errors.Add($"walk stopped: {e.Message}");
         }
         return report;
     }
