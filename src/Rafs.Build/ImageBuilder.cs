@@ -27,17 +27,7 @@ public static class ImageBuilder
                     options.Uuid ?? Guid.NewGuid(), options.VolumeName);
             }
             File.Move(temporary, imagePath, overwrite: true);
-            return new BuildResult
-            {
-                OutputPath = imagePath,
-                OutputBytes = blocks * ErofsFormat.BlockSize,
-                Inodes = inodes.Count,
-                DataBytes = tree.DataBytes,
-                Chunks = chunks.Chunks,
-                UniqueChunks = chunks.UniqueChunks,
-                HoleChunks = chunks.HoleChunks,
-                DedupSavedBytes = chunks.DedupSavedBytes,
-            };
+            return Result(imagePath, blocks * ErofsFormat.BlockSize, inodes.Count, tree, chunks);
         }
         finally
         {
@@ -80,19 +70,11 @@ public static class ImageBuilder
             string? blobPath = null;
             if (digest is { } final) blobPath = blobs.Commit(blobTemporary, final);
             File.Move(bootTemporary, bootstrapPath, overwrite: true);
-            return new BuildResult
+            return Result(bootstrapPath, new FileInfo(bootstrapPath).Length, inodes.Count, tree, chunks) with
             {
-                OutputPath = bootstrapPath,
-                OutputBytes = new FileInfo(bootstrapPath).Length,
-                Inodes = inodes.Count,
                 BlobPath = blobPath,
                 BlobDigest = digest?.Hex,
                 BlobBytes = blobBlocks * ErofsFormat.BlockSize,
-                DataBytes = tree.DataBytes,
-                Chunks = chunks.Chunks,
-                UniqueChunks = chunks.UniqueChunks,
-                HoleChunks = chunks.HoleChunks,
-                DedupSavedBytes = chunks.DedupSavedBytes,
             };
         }
         finally
@@ -101,6 +83,18 @@ public static class ImageBuilder
             File.Delete(bootTemporary);
         }
     }
+
+    private static BuildResult Result(string output, long outputBytes, int inodes, BuildTree tree, ChunkStore chunks) => new()
+    {
+        OutputPath = output,
+        OutputBytes = outputBytes,
+        Inodes = inodes,
+        DataBytes = tree.DataBytes,
+        Chunks = chunks.Chunks,
+        UniqueChunks = chunks.UniqueChunks,
+        HoleChunks = chunks.HoleChunks,
+        DedupSavedBytes = chunks.DedupSavedBytes,
+    };
 
     private static (List<BuildNode> Inodes, long BuildTime, XattrPlanner Xattrs) Prepare(BuildTree tree, BuildOptions options)
     {
