@@ -172,6 +172,37 @@ public sealed class BuildMountTests(RichTreeFixture tree) : IClassFixture<RichTr
         Assert.False(Mounts.IsMountPoint(mnt));
     }
 
+    [Fact]
+    public void ReaderVerbsShowTheImage()
+    {
+        using var scratch = new Scratch();
+        var boot = scratch.PathOf("boot");
+        var blobs = scratch.PathOf("blobs");
+        RafsCli.Ok("build", tree.Source, "--bootstrap", boot, "--blob-dir", blobs);
+        var digest = Path.GetFileName(Assert.Single(Directory.GetFiles(blobs)));
+
+        using var json = System.Text.Json.JsonDocument.Parse(RafsCli.Ok("inspect", boot, "--json").Stdout);
+        Assert.Equal(digest, json.RootElement.GetProperty("devices")[0].GetProperty("tag").GetString());
+        Assert.Contains("chunked_file", json.RootElement.GetProperty("features").GetString());
+        Assert.Contains("device_table", json.RootElement.GetProperty("features").GetString());
+        Assert.Contains("sha256:" + digest, RafsCli.Ok("inspect", boot).Stdout);
+
+        var listing = RafsCli.Ok("ls", boot, "/dev").Stdout;
+        Assert.Contains("259, 300000", listing);
+        Assert.Contains("big-minor", listing);
+        Assert.Contains("-> ../sizes/file-1", RafsCli.Ok("ls", boot, "/links").Stdout);
+        Assert.Contains("/deep/d0/d1", RafsCli.Ok("ls", boot, "/deep", "-R").Stdout);
+
+        var cat = RafsCli.Ok("cat", boot, "/unicode/日本語のファイル", "--blob-dir", blobs).Stdout;
+        Assert.Equal("cjk", cat);
+        var missing = RafsCli.Run("cat", boot, "/no/such/file", "--blob-dir", blobs);
+        Assert.NotEqual(0, missing.Exit);
+        Assert.Contains("no such file", missing.Stderr);
+        var noBlobs = RafsCli.Run("cat", boot, "/unicode/日本語のファイル");
+        Assert.NotEqual(0, noBlobs.Exit);
+        Assert.Contains("--blob-dir", noBlobs.Stderr);
+    }
+
     private static long AllocatedBytes(string root) =>
         Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).Sum(f => PosixFs.LStat(f).Blocks512 * 512);
 }
