@@ -12,6 +12,8 @@ public sealed record BuildOptions
     /// <summary>Chunk size of the bootstrap + blob layout, as a power of two (12..24).</summary>
     public int ChunkSizeBits { get; init; } = DefaultChunkSizeBits;
     public string VolumeName { get; init; } = "";
+    /// <summary>How blob chunks are stored (the device layout the kernel reads is always uncompressed).</summary>
+    public Rafs.Storage.ChunkCompression Compression { get; init; } = Rafs.Storage.ChunkCompression.Zstd;
     public IProgress<BuildProgress>? Progress { get; init; }
     /// <summary>Receives warnings such as skipped xattrs that EROFS cannot store.</summary>
     public Action<string>? Warn { get; init; }
@@ -37,7 +39,10 @@ public sealed record BuildResult
     public required long Inodes { get; init; }
     public string? BlobPath { get; init; }
     public string? BlobDigest { get; init; }
+    /// <summary>Size of the stored (compressed) blob.</summary>
     public long BlobBytes { get; init; }
+    /// <summary>Size of the blob's uncompressed device layout.</summary>
+    public long BlobDeviceBytes { get; init; }
     public long DataBytes { get; init; }
     public long Chunks { get; init; }
     public long UniqueChunks { get; init; }

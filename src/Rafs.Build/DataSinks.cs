@@ -8,7 +8,7 @@ namespace Rafs.Build;
 /// Appends whole blocks to a file at a block cursor. The self-contained image writes its data area through one;
 /// a blob is one of its own. Writes are sequential, so a running sha256 of the file can be kept on the side.
 /// </summary>
-internal sealed class BlockAppender(SafeFileHandle file, long startBlock, bool hashContent) : IDisposable
+internal sealed class BlockAppender(SafeFileHandle file, long startBlock, bool hashContent) : IChunkTarget, IDisposable
 {
     private static readonly byte[] Zeros = new byte[ErofsFormat.BlockSize];
     private readonly IncrementalHash? _hash = hashContent ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
@@ -34,13 +34,27 @@ internal sealed class BlockAppender(SafeFileHandle file, long startBlock, bool h
         return (uint)first;
     }
 
+    uint IChunkTarget.Write(ReadOnlySpan<byte> chunk, ReadOnlySpan<byte> digest) => Append(chunk);
+
     public byte[] FinishHash() => _hash?.GetHashAndReset() ?? throw new InvalidOperationException("not hashing");
 
     public void Dispose() => _hash?.Dispose();
 }
 
+/// <summary>Where unique chunks go: the image's own data area, or a blob. Returns the chunk's block address on its device.</summary>
+internal interface IChunkTarget
+{
+    uint Write(ReadOnlySpan<byte> chunk, ReadOnlySpan<byte> digest);
+}
+
+/// <summary>A stored (compressed) blob as a chunk target; addresses are in its uncompressed device layout.</summary>
+internal sealed class BlobTarget(Rafs.Storage.BlobWriter writer) : IChunkTarget
+{
+    public uint Write(ReadOnlySpan<byte> chunk, ReadOnlySpan<byte> digest) => writer.AddChunk(chunk, digest);
+}
+
 /// <summary>Stores chunks once each (deduplicated by sha256) on one device and hands out their chunk indexes.</summary>
-internal sealed class ChunkStore(BlockAppender target, ushort deviceId)
+internal sealed class ChunkStore(IChunkTarget target, ushort deviceId)
 {
     private readonly Dictionary<ChunkKey, uint> _stored = [];
 
@@ -66,7 +80,7 @@ internal sealed class ChunkStore(BlockAppender target, ushort deviceId)
             DedupSavedBytes += chunk.Length;
             return new ChunkIndex(0, deviceId, block);
         }
-        block = target.Append(chunk);
+        block = target.Write(chunk, digest);
         _stored[key] = block;
         UniqueChunks++;
         return new ChunkIndex(0, deviceId, block);

@@ -36,8 +36,9 @@ public static class ImageBuilder
     }
 
     /// <summary>
-    /// The RAFS v6 layout: a metadata-only bootstrap whose chunk-based inodes point into one blob (extra device 1),
-    /// stored in <paramref name="blobDirectory"/> under the sha256 of its bytes. Identical chunks are stored once.
+    /// The RAFS v6 layout: a metadata-only bootstrap whose chunk-based inodes point into one blob (extra device 1).
+    /// The blob is stored compressed, chunk by chunk (see docs/format.md), in <paramref name="blobDirectory"/> under
+    /// the sha256 of its stored bytes; chunk indexes address its uncompressed device layout. Identical chunks are stored once.
     /// </summary>
     public static BuildResult BuildBootstrap(BuildTree tree, string bootstrapPath, string blobDirectory, BuildOptions options)
     {
@@ -50,18 +51,19 @@ public static class ImageBuilder
         {
             ChunkStore chunks;
             BlobDigest? digest = null;
-            long blobBlocks;
-            using (var blobFile = File.OpenHandle(blobTemporary, FileMode.CreateNew, FileAccess.ReadWrite))
-            using (var blobArea = new BlockAppender(blobFile, 0, hashContent: true))
+            long storedBytes = 0, deviceBytes = 0;
+            using (var blob = new BlobWriter(blobTemporary, options.Compression))
             {
-                chunks = new ChunkStore(blobArea, deviceId: 1);
+                chunks = new ChunkStore(new BlobTarget(blob), deviceId: 1);
                 using var data = new DataWriter(null, chunks, options.ChunkSizeBits, buildTime, blobs.Path, options.Progress);
                 data.WriteAll(inodes, tree.DataBytes);
-                blobBlocks = blobArea.NextBlock;
-                var hash = blobArea.FinishHash();
-                if (blobBlocks > 0) digest = BlobDigest.FromHash(hash);
+                bool hasData = blob.ChunkCount > 0;
+                var (blobDigest, stored, device) = blob.Finish();
+                if (hasData) (digest, storedBytes, deviceBytes) = (blobDigest, stored, device);
 
-                var devices = digest is { } d ? new List<DeviceSlot> { new(d.Hex, checked((uint)blobBlocks), 0) } : [];
+                var devices = digest is { } d
+                    ? new List<DeviceSlot> { new(d.Hex, checked((uint)(deviceBytes >> ErofsFormat.BlockSizeBits)), 0) }
+                    : [];
                 options.Progress?.Report(new BuildProgress("metadata", 0, inodes.Count));
                 using var boot = File.OpenHandle(bootTemporary, FileMode.CreateNew, FileAccess.ReadWrite);
                 new MetadataWriter(inodes, buildTime).Write(boot, MetadataWriter.HeaderBlocks(devices.Count), xattrs, devices, data,
@@ -74,7 +76,8 @@ public static class ImageBuilder
             {
                 BlobPath = blobPath,
                 BlobDigest = digest?.Hex,
-                BlobBytes = blobBlocks * ErofsFormat.BlockSize,
+                BlobBytes = storedBytes,
+                BlobDeviceBytes = deviceBytes,
             };
         }
         finally

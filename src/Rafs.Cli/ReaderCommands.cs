@@ -184,7 +184,7 @@ internal static class ReaderCommands
             foreach (var e in report.Errors.Take(20)) Console.Error.WriteLine($"error: {e}");
             if (report.Errors.Count > 20) Console.Error.WriteLine($"... and {report.Errors.Count - 20} more errors");
             Console.WriteLine($"{(report.Ok ? "OK" : "FAILED")}: {report.Inodes} inodes ({report.Directories} dirs, {report.Files} files, {report.Symlinks} symlinks, {report.Specials} special), " +
-                              $"{CliSupport.Bytes(report.DataBytes)} data, {report.Chunks} chunks ({report.HoleChunks} holes), {report.Xattrs} xattrs, {report.Errors.Count} errors in {started.Elapsed.TotalSeconds:0.00} s");
+                              $"{CliSupport.Bytes(report.DataBytes)} data, {report.Chunks} chunks ({report.HoleChunks} holes), {report.Xattrs} xattrs, {report.BlobChunks} blob chunks verified, {report.Errors.Count} errors in {started.Elapsed.TotalSeconds:0.00} s");
             return report.Ok ? 0 : 1;
         }));
         return command;

@@ -13,15 +13,16 @@ public static class ImageMounter
 {
     /// <summary>Mounts <paramref name="imagePath"/> read-only at <paramref name="mountPoint"/>.</summary>
     /// <param name="blobDirectory">Where blobs named by their sha256 live (for bootstrap + blob images).</param>
+    /// <param name="cacheDirectory">Where blobs are materialised into device files (default <see cref="DeviceCache.DefaultPath"/>).</param>
     /// <param name="explicitDevices">Device files in table order, for images whose slots carry no digest (e.g. mkfs.erofs --blobdev).</param>
-    public static IReadOnlyList<string> Mount(string imagePath, string mountPoint, string? blobDirectory,
+    public static IReadOnlyList<string> Mount(string imagePath, string mountPoint, string? blobDirectory, string? cacheDirectory = null,
         IReadOnlyList<string>? explicitDevices = null, Action<string>? log = null)
     {
         imagePath = Path.GetFullPath(imagePath);
         mountPoint = Path.GetFullPath(mountPoint);
         if (!Directory.Exists(mountPoint))
             throw new DirectoryNotFoundException($"mount point {mountPoint} does not exist: create it first");
-        var devices = ResolveDevices(imagePath, blobDirectory, explicitDevices, log);
+        var devices = ResolveDevices(imagePath, blobDirectory, cacheDirectory, explicitDevices, log);
         foreach (var d in devices)
             if (d.Contains(',')) throw new ArgumentException($"device path {d} contains a comma, which mount options cannot carry");
         string? data = devices.Count == 0 ? null : string.Join(',', devices.Select(d => "device=" + d));
@@ -38,7 +39,8 @@ public static class ImageMounter
     }
 
     /// <summary>Device paths in table order, each checked against its slot.</summary>
-    public static List<string> ResolveDevices(string imagePath, string? blobDirectory, IReadOnlyList<string>? explicitDevices, Action<string>? log)
+    public static List<string> ResolveDevices(string imagePath, string? blobDirectory, string? cacheDirectory,
+        IReadOnlyList<string>? explicitDevices, Action<string>? log)
     {
         var slots = ReadDeviceTable(imagePath);
         var result = new List<string>(slots.Count);
@@ -60,14 +62,12 @@ public static class ImageMounter
         if (blobDirectory is null)
             throw new ArgumentException($"{imagePath} needs {slots.Count} blob(s) ({string.Join(", ", slots.Select(s => s.Tag))}): pass --blob-dir");
         var blobs = new BlobDirectory(blobDirectory);
+        var cache = new DeviceCache(cacheDirectory ?? DeviceCache.DefaultPath);
         for (int i = 0; i < slots.Count; i++)
         {
             if (!BlobDigest.TryParse(slots[i].Tag, out var digest))
                 throw new InvalidDataException($"{imagePath}: device {i + 1} has tag '{slots[i].Tag}', not a blob digest; pass the device files with --device in table order");
-            log?.Invoke($"verifying blob {digest.Hex}");
-            var path = blobs.Verify(digest);
-            CheckSize(path, slots[i], i);
-            result.Add(path);
+            result.Add(cache.Ensure(blobs, digest, (long)slots[i].Blocks * ErofsFormat.BlockSize, log));
         }
         return result;
     }

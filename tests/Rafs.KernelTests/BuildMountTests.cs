@@ -66,7 +66,8 @@ public sealed class BuildMountTests(RichTreeFixture tree) : IClassFixture<RichTr
         Assert.True(new FileInfo(boot).Length < 2 << 20, "the bootstrap holds metadata only");
 
         var mnt = scratch.Dir("mnt");
-        RafsCli.Ok("mount", boot, mnt, "--blob-dir", blobs);
+        var cache = scratch.PathOf("cache");
+        RafsCli.Ok("mount", boot, mnt, "--blob-dir", blobs, "--cache-dir", cache);
         try
         {
             Assert.True(Mounts.IsMountPoint(mnt));
@@ -77,8 +78,11 @@ public sealed class BuildMountTests(RichTreeFixture tree) : IClassFixture<RichTr
             RafsCli.Ok("umount", mnt);
         }
         Assert.False(Mounts.IsMountPoint(mnt));
+        var device = Assert.Single(Directory.GetFiles(cache));
+        Assert.Equal(Path.GetFileName(blob) + ".device", Path.GetFileName(device));
+        Assert.True(new FileInfo(blob).Length < new FileInfo(device).Length, "the stored blob is compressed");
 
-        var fsck = Tools.Run("fsck.erofs", "--device=" + blob, boot);
+        var fsck = Tools.Run("fsck.erofs", "--device=" + device, boot);
         Assert.True(fsck.Exit == 0, fsck.All);
 
         var output = scratch.PathOf("unpacked");
@@ -127,16 +131,25 @@ public sealed class BuildMountTests(RichTreeFixture tree) : IClassFixture<RichTr
 
         RafsCli.Ok("build", unique, "--bootstrap", scratch.PathOf("u.boot"), "--blob-dir", scratch.PathOf("bu"), "--chunk-size", "1M");
         RafsCli.Ok("build", dups, "--bootstrap", scratch.PathOf("d.boot"), "--blob-dir", scratch.PathOf("bd"), "--chunk-size", "1M");
-        long uniqueBlob = new FileInfo(Assert.Single(Directory.GetFiles(scratch.PathOf("bu")))).Length;
-        long dupBlob = new FileInfo(Assert.Single(Directory.GetFiles(scratch.PathOf("bd")))).Length;
+        var uniqueTable = ReadTable(Assert.Single(Directory.GetFiles(scratch.PathOf("bu"))));
+        var dupTable = ReadTable(Assert.Single(Directory.GetFiles(scratch.PathOf("bd"))));
         // The duplicate tree adds only prefix-b's own tail (its first 2 MiB are the same chunks as prefix-a's).
-        long expectedExtra = (tailB.Length + 4095) / 4096 * 4096;
-        Assert.Equal(uniqueBlob + expectedExtra, dupBlob);
+        Assert.Equal(uniqueTable.Chunks.Count + 1, dupTable.Chunks.Count);
+        Assert.Equal(uniqueTable.Footer.DeviceSize + (tailB.Length + 4095) / 4096 * 4096, dupTable.Footer.DeviceSize);
+        Assert.Equal(uniqueTable.UncompressedBytes + tailB.Length, dupTable.UncompressedBytes);
         long dataBytes = other.Length + shared.Length + prefix.Length + tailA.Length;
-        Assert.True(uniqueBlob <= dataBytes + 3 * 4096, $"blob {uniqueBlob} vs data {dataBytes}");
+        Assert.Equal(dataBytes, uniqueTable.UncompressedBytes);
 
-        using var mount = new ErofsMount(scratch.PathOf("d.boot"), scratch.PathOf("mnt"), Directory.GetFiles(scratch.PathOf("bd")));
-        TreeComparer.AssertSame(dups, mount.Path, SourceCompare);
+        var mnt = scratch.Dir("mnt");
+        RafsCli.Ok("mount", scratch.PathOf("d.boot"), mnt, "--blob-dir", scratch.PathOf("bd"), "--cache-dir", scratch.PathOf("cache"));
+        TreeComparer.AssertSame(dups, mnt, SourceCompare);
+        RafsCli.Ok("umount", mnt);
+    }
+
+    private static Rafs.Storage.BlobTable ReadTable(string blob)
+    {
+        using var file = File.OpenHandle(blob);
+        return Rafs.Storage.BlobTable.Read(file, blob);
     }
 
     [Fact]
@@ -155,7 +168,7 @@ public sealed class BuildMountTests(RichTreeFixture tree) : IClassFixture<RichTr
         var bytes = File.ReadAllBytes(blob);
         bytes[1000] ^= 0xFF;
         File.WriteAllBytes(blob, bytes);
-        var corrupt = RafsCli.Run("mount", boot, mnt, "--blob-dir", blobs);
+        var corrupt = RafsCli.Run("mount", boot, mnt, "--blob-dir", blobs, "--cache-dir", scratch.PathOf("cache"));
         Assert.NotEqual(0, corrupt.Exit);
         Assert.Contains("corrupt", corrupt.Stderr);
         Assert.Contains(digest, corrupt.Stderr);
@@ -165,7 +178,7 @@ public sealed class BuildMountTests(RichTreeFixture tree) : IClassFixture<RichTr
         Assert.Contains(digest, check.Stderr);
 
         File.Delete(blob);
-        var missing = RafsCli.Run("mount", boot, mnt, "--blob-dir", blobs);
+        var missing = RafsCli.Run("mount", boot, mnt, "--blob-dir", blobs, "--cache-dir", scratch.PathOf("cache"));
         Assert.NotEqual(0, missing.Exit);
         Assert.Contains("missing", missing.Stderr);
         Assert.Contains(digest, missing.Stderr);
@@ -201,6 +214,40 @@ public sealed class BuildMountTests(RichTreeFixture tree) : IClassFixture<RichTr
         var noBlobs = RafsCli.Run("cat", boot, "/unicode/日本語のファイル");
         Assert.NotEqual(0, noBlobs.Exit);
         Assert.Contains("--blob-dir", noBlobs.Stderr);
+    }
+
+    [Fact]
+    public void CorruptChunkIsRefusedByMaterializeAndReportedByCheck()
+    {
+        using var scratch = new Scratch();
+        var src = scratch.Dir("src");
+        var text = string.Concat(Enumerable.Range(0, 50_000).Select(i => $"line {i} compresses well\n"));
+        File.WriteAllText(Path.Combine(src, "text"), text);
+        var boot = scratch.PathOf("boot");
+        var blobs = scratch.PathOf("blobs");
+        RafsCli.Ok("build", src, "--bootstrap", boot, "--blob-dir", blobs, "--chunk-size", "64K");
+        var blob = Assert.Single(Directory.GetFiles(blobs));
+        var good = scratch.PathOf("good.device");
+        RafsCli.Ok("blob", "materialize", blob, good);
+        Assert.Equal(text, File.ReadAllText(good)[..text.Length]);
+
+        // Damage one chunk inside the compressed data (not the table or footer), under a name that is not a digest,
+        // so only the per-chunk sha256 can catch it.
+        var damaged = scratch.PathOf("damaged-blob");
+        var bytes = File.ReadAllBytes(blob);
+        bytes[100] ^= 0x55;
+        File.WriteAllBytes(damaged, bytes);
+        var device = scratch.PathOf("damaged.device");
+        var result = RafsCli.Run("blob", "materialize", damaged, device);
+        Assert.NotEqual(0, result.Exit);
+        Assert.Matches("sha256|corrupt", result.Stderr);
+        Assert.False(File.Exists(device), "no device file may be written from a bad blob");
+        Assert.Empty(Directory.GetFiles(scratch.Root, ".damaged.device.tmp*"));
+
+        File.WriteAllBytes(blob, bytes);
+        var check = RafsCli.Run("check", boot, "--blob-dir", blobs);
+        Assert.NotEqual(0, check.Exit);
+        Assert.Contains("fails its sha256 check", check.Stderr + check.Stdout);
     }
 
     private static long AllocatedBytes(string root) =>

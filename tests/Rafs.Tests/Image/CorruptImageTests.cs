@@ -67,7 +67,10 @@ public sealed class SampleImages : IDisposable
         var result = ImageBuilder.BuildBootstrap(DirectoryScanner.Scan(src), Path.Combine(Root, "boot"), Path.Combine(Root, "blobs"), options);
         Plain = File.ReadAllBytes(Path.Combine(Root, "plain.img"));
         Bootstrap = File.ReadAllBytes(Path.Combine(Root, "boot"));
-        Blob = File.ReadAllBytes(result.BlobPath!);
+        // The kernel and the reader see a blob's device layout, not its stored (compressed) form.
+        var device = Path.Combine(Root, "blob.device");
+        Rafs.Storage.BlobMaterializer.Materialize(result.BlobPath!, device);
+        Blob = File.ReadAllBytes(device);
         var mkfs = Path.Combine(Root, "mkfs.img");
         try
         {
