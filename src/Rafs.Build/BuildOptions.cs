@@ -39,6 +39,8 @@ public sealed record BuildResult
     public required long Inodes { get; init; }
     public string? BlobPath { get; init; }
     public string? BlobDigest { get; init; }
+    /// <summary>Digests of all blobs the bootstrap names, in device-table order.</summary>
+    public IReadOnlyList<string> Blobs { get; init; } = [];
     /// <summary>Size of the stored (compressed) blob.</summary>
     public long BlobBytes { get; init; }
     /// <summary>Size of the blob's uncompressed device layout.</summary>

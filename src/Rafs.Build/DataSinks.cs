@@ -53,10 +53,30 @@ internal sealed class BlobTarget(Rafs.Storage.BlobWriter writer) : IChunkTarget
     public uint Write(ReadOnlySpan<byte> chunk, ReadOnlySpan<byte> digest) => writer.AddChunk(chunk, digest);
 }
 
-/// <summary>Stores chunks once each (deduplicated by sha256) on one device and hands out their chunk indexes.</summary>
-internal sealed class ChunkStore(IChunkTarget target, ushort deviceId)
+/// <summary>
+/// Every chunk stored so far in a build, by sha256 and length, across all its devices: what lets a layer, or
+/// a later file, point at a chunk an earlier one already stored.
+/// </summary>
+internal sealed class ChunkDictionary
 {
-    private readonly Dictionary<ChunkKey, uint> _stored = [];
+    private readonly Dictionary<ChunkKey, ChunkIndex> _stored = [];
+
+    public bool TryGet(ReadOnlySpan<byte> digest, int length, out ChunkIndex index) => _stored.TryGetValue(new ChunkKey(digest, length), out index);
+
+    public void Add(ReadOnlySpan<byte> digest, int length, ChunkIndex index) => _stored[new ChunkKey(digest, length)] = index;
+
+    private readonly record struct ChunkKey(UInt128 Low, UInt128 High, int Length)
+    {
+        public ChunkKey(ReadOnlySpan<byte> digest, int length)
+            : this(System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(digest),
+                   System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(digest[16..]), length) { }
+    }
+}
+
+/// <summary>Stores chunks on one device unless the dictionary already has them, and hands out their chunk indexes.</summary>
+internal sealed class ChunkStore(IChunkTarget target, ushort deviceId, ChunkDictionary? dictionary = null)
+{
+    private readonly ChunkDictionary _dictionary = dictionary ?? new ChunkDictionary();
 
     public long Chunks { get; private set; }
     public long UniqueChunks { get; private set; }
@@ -74,24 +94,16 @@ internal sealed class ChunkStore(IChunkTarget target, ushort deviceId)
         }
         Span<byte> digest = stackalloc byte[32];
         SHA256.HashData(chunk, digest);
-        var key = new ChunkKey(digest, chunk.Length);
-        if (_stored.TryGetValue(key, out uint block))
+        if (_dictionary.TryGet(digest, chunk.Length, out var existing))
         {
             DedupSavedBytes += chunk.Length;
-            return new ChunkIndex(0, deviceId, block);
+            return existing;
         }
-        block = target.Write(chunk, digest);
-        _stored[key] = block;
+        var index = new ChunkIndex(0, deviceId, target.Write(chunk, digest));
+        _dictionary.Add(digest, chunk.Length, index);
         UniqueChunks++;
-        return new ChunkIndex(0, deviceId, block);
+        return index;
     }
 
     public void CountHole() { Chunks++; HoleChunks++; }
-
-    private readonly record struct ChunkKey(UInt128 Low, UInt128 High, int Length)
-    {
-        public ChunkKey(ReadOnlySpan<byte> digest, int length)
-            : this(System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(digest),
-                   System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(digest[16..]), length) { }
-    }
 }

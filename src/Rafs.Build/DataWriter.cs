@@ -4,12 +4,18 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Rafs.Build;
 
+/// <summary>Gives the metadata writer the tails of flat files that are inlined after their inodes.</summary>
+internal interface ITailSource
+{
+    void ReadTail(FlatData data, Span<byte> destination);
+}
+
 /// <summary>
 /// Streams every regular file's data out of the source tree, once, in inode order. Self-contained images get flat
 /// files (sparse ones become chunk-based with null indexes for holes); the blob layout chunks every file into the
 /// deduplicating <see cref="ChunkStore"/>. Tails that will be inlined go to a spill file for the metadata writer.
 /// </summary>
-internal sealed class DataWriter : IDisposable
+internal sealed class DataWriter : ITailSource, IDisposable
 {
     private const int CopyBufferSize = 4 << 20;
     /// <summary>Chunk sizes tried for sparse files in self-contained images (4 KiB .. 1 MiB).</summary>
@@ -44,7 +50,7 @@ internal sealed class DataWriter : IDisposable
         long done = 0;
         foreach (var node in inodes)
         {
-            if (!node.IsRegular || node.Size == 0) continue;
+            if (!node.IsRegular || node.Size == 0 || node.Data is not null) continue;
             using (var file = File.OpenHandle(node.SourcePath, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan))
             {
                 var extents = PosixFs.DataExtents(file, node.Size);

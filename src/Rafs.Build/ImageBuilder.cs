@@ -87,6 +87,80 @@ public static class ImageBuilder
         }
     }
 
+    /// <summary>
+    /// Merges OCI layer tars (in order, overlay semantics) into one bootstrap plus one stored blob per layer that
+    /// brought new data. Chunks are deduplicated across layers: a layer's blob holds only chunks no earlier layer has.
+    /// </summary>
+    public static BuildResult BuildFromLayers(IReadOnlyList<string> layers, string bootstrapPath, string blobDirectory, BuildOptions options)
+    {
+        bootstrapPath = Path.GetFullPath(bootstrapPath);
+        var blobs = new BlobDirectory(blobDirectory);
+        var importer = new Layers.LayerImporter(options.ChunkSizeBits);
+        var dictionary = new ChunkDictionary();
+        var devices = new List<DeviceSlot>();
+        var deviceOfLayer = new ushort[layers.Count + 1];
+        var temporaries = new List<string>();
+        long chunkCount = 0, unique = 0, holes = 0, saved = 0, storedTotal = 0, deviceTotal = 0;
+        string? lastBlob = null;
+        var bootTemporary = TemporaryNextTo(bootstrapPath);
+        try
+        {
+            for (int i = 0; i < layers.Count; i++)
+            {
+                var temporary = blobs.CreateTemporaryPath();
+                temporaries.Add(temporary);
+                using var blob = new BlobWriter(temporary, options.Compression);
+                var chunks = new ChunkStore(new BlobTarget(blob), (ushort)(i + 1), dictionary);
+                importer.Import(layers[i], i, chunks, options.Progress);
+                bool hasData = blob.ChunkCount > 0;
+                var (digest, stored, device) = blob.Finish();
+                (chunkCount, unique, holes, saved) = (chunkCount + chunks.Chunks, unique + chunks.UniqueChunks, holes + chunks.HoleChunks, saved + chunks.DedupSavedBytes);
+                if (!hasData) continue;
+                blob.Dispose();
+                lastBlob = blobs.Commit(temporary, digest);
+                devices.Add(new DeviceSlot(digest.Hex, checked((uint)(device >> ErofsFormat.BlockSizeBits)), 0));
+                deviceOfLayer[i + 1] = (ushort)devices.Count;
+                storedTotal += stored;
+                deviceTotal += device;
+            }
+            var tree = importer.ToTree();
+            var inodes = tree.InodeOrder();
+            // Layers without new data got no blob: renumber chunk indexes to the final device table.
+            foreach (var node in inodes)
+                if (node.Data is ChunkedData chunked)
+                    for (int c = 0; c < chunked.Indexes.Length; c++)
+                        if (!chunked.Indexes[c].IsHole)
+                            chunked.Indexes[c] = chunked.Indexes[c] with { DeviceId = deviceOfLayer[chunked.Indexes[c].DeviceId] };
+            long buildTime = options.Timestamp ?? SourceDateEpoch() ?? DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            var xattrs = new XattrPlanner(inodes);
+            using (var boot = File.OpenHandle(bootTemporary, FileMode.CreateNew, FileAccess.ReadWrite))
+                new MetadataWriter(inodes, buildTime).Write(boot, MetadataWriter.HeaderBlocks(devices.Count), xattrs, devices, tails: null,
+                    options.Uuid ?? Guid.NewGuid(), options.VolumeName);
+            File.Move(bootTemporary, bootstrapPath, overwrite: true);
+            return new BuildResult
+            {
+                OutputPath = bootstrapPath,
+                OutputBytes = new FileInfo(bootstrapPath).Length,
+                Inodes = inodes.Count,
+                BlobPath = lastBlob,
+                BlobDigest = devices.Count > 0 ? devices[^1].Tag : null,
+                Blobs = devices.Select(d => d.Tag).ToList(),
+                BlobBytes = storedTotal,
+                BlobDeviceBytes = deviceTotal,
+                DataBytes = tree.DataBytes,
+                Chunks = chunkCount,
+                UniqueChunks = unique,
+                HoleChunks = holes,
+                DedupSavedBytes = saved,
+            };
+        }
+        finally
+        {
+            foreach (var t in temporaries) File.Delete(t);
+            File.Delete(bootTemporary);
+        }
+    }
+
     private static BuildResult Result(string output, long outputBytes, int inodes, BuildTree tree, ChunkStore chunks) => new()
     {
         OutputPath = output,

@@ -36,7 +36,7 @@ internal sealed class MetadataWriter
         Math.Max(1, (DeviceTableOffset + (long)devices * DeviceSlot.Size + BlockSize - 1) / BlockSize);
 
     public long Write(SafeFileHandle output, long firstFreeBlock, XattrPlanner xattrs, IReadOnlyList<DeviceSlot> devices,
-        DataWriter data, Guid uuid, string volumeName)
+        ITailSource? tails, Guid uuid, string volumeName)
     {
         long block = firstFreeBlock;
         uint xattrBlock = 0;
@@ -92,7 +92,7 @@ internal sealed class MetadataWriter
         {
             var scratch = new byte[BlockSize * 2];
             for (int i = 0; i < _inodes.Count; i++)
-                WriteInode(region, output, _inodes[i], i, offsets[i], data, scratch);
+                WriteInode(region, _inodes[i], i, offsets[i], tails, scratch);
         }
         WriteDirectoryBlocks(output);
         foreach (var (node, at) in _symlinkBlocks)
@@ -152,7 +152,7 @@ internal sealed class MetadataWriter
         return 0;
     }
 
-    private void WriteInode(RegionWriter region, SafeFileHandle output, BuildNode node, int index, long offset, DataWriter data, byte[] scratch)
+    private void WriteInode(RegionWriter region, BuildNode node, int index, long offset, ITailSource? tails, byte[] scratch)
     {
         bool extended = InodeShape.NeedsExtended(node, _buildTime);
         int core = extended ? InodeExtended.Size : InodeCompact.Size;
@@ -190,7 +190,7 @@ internal sealed class MetadataWriter
             {
                 layout = InodeDataLayout.FlatInline;
                 var tail = scratch.AsSpan(BlockSize, flat.TailLength);
-                data.ReadTail(flat, tail);
+                (tails ?? throw new InvalidOperationException("inline tail without a tail source")).ReadTail(flat, tail);
                 inlinePayload = tail;
             }
         }
