@@ -1,0 +1,117 @@
+using System.Formats.Tar;
+using Rafs.Build;
+using Rafs.Image;
+
+namespace Rafs.Tests.Build;
+
+/// <summary>Hostile and damaged layer tars: refused with a message naming the layer and entry, or handled safely.</summary>
+public sealed class HostileTarTests : IDisposable
+{
+    private readonly string _root = Path.Combine("/var/tmp", $"rafs-unit-{Guid.NewGuid():N}"[..22]);
+
+    public HostileTarTests() => Directory.CreateDirectory(_root);
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    private string Tar(string name, params TarEntry[] entries)
+    {
+        var path = Path.Combine(_root, name);
+        using var file = System.IO.File.Create(path);
+        using var writer = new TarWriter(file, TarEntryFormat.Pax);
+        foreach (var e in entries) writer.WriteEntry(e);
+        return path;
+    }
+
+    private static PaxTarEntry File(string name, string content) =>
+        new(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(content)) };
+
+    private ErofsImage Build(params string[] layers)
+    {
+        var boot = Path.Combine(_root, "boot");
+        ImageBuilder.BuildFromLayers(layers, boot, Path.Combine(_root, "blobs"), new BuildOptions { Timestamp = 0 });
+        return ErofsImage.Open(boot, new BlobDirectoryResolver(Path.Combine(_root, "blobs")));
+    }
+
+    private static string Read(ErofsImage image, string path)
+    {
+        var inode = image.ReadInodeAt(path);
+        var buffer = new byte[inode.Size];
+        image.ReadData(inode, 0, buffer);
+        return System.Text.Encoding.UTF8.GetString(buffer);
+    }
+
+    [Fact]
+    public void DotDotIsRefused()
+    {
+        var tar = Tar("dotdot.tar", File("ok", "x"), File("a/../../evil", "x"));
+        var e = Assert.Throws<InvalidDataException>(() => Build(tar));
+        Assert.Contains("dotdot.tar", e.Message);
+        Assert.Contains("..", e.Message);
+    }
+
+    [Fact]
+    public void AbsolutePathsStayInsideTheImage()
+    {
+        using var image = Build(Tar("abs.tar", File("/etc/passwd", "inside")));
+        Assert.Equal("inside", Read(image, "etc/passwd"));
+    }
+
+    [Fact]
+    public void EntriesThroughASymlinkAreRefused()
+    {
+        var tar = Tar("symlink.tar", new PaxTarEntry(TarEntryType.SymbolicLink, "link") { LinkName = "/etc" }, File("link/passwd", "x"));
+        var e = Assert.Throws<InvalidDataException>(() => Build(tar));
+        Assert.Contains("symlink", e.Message);
+        Assert.Contains("link/passwd", e.Message);
+    }
+
+    [Fact]
+    public void ASymlinkInALowerLayerCannotRedirectAnUpperOne()
+    {
+        var lower = Tar("lower.tar", new PaxTarEntry(TarEntryType.SymbolicLink, "usr") { LinkName = "/" });
+        var upper = Tar("upper.tar", File("usr/bin/tool", "x"));
+        Assert.Throws<InvalidDataException>(() => Build(lower, upper));
+    }
+
+    [Fact]
+    public void DuplicateEntriesKeepTheLastOne()
+    {
+        using var image = Build(Tar("dup.tar", File("f", "first"), File("f", "second")));
+        Assert.Equal("second", Read(image, "f"));
+    }
+
+    [Fact]
+    public void TruncatedArchivesAreReportedAsSuch()
+    {
+        var data = new byte[100_000];
+        new Random(1).NextBytes(data);
+        var tar = Tar("full.tar", new PaxTarEntry(TarEntryType.RegularFile, "big") { DataStream = new MemoryStream(data) }, File("after", "x"));
+        var bytes = System.IO.File.ReadAllBytes(tar);
+        foreach (int cut in new[] { 100, 700, 3000, 50_000 })
+        {
+            var truncated = Path.Combine(_root, $"cut-{cut}.tar");
+            System.IO.File.WriteAllBytes(truncated, bytes[..cut]);
+            var e = Assert.Throws<InvalidDataException>(() => Build(truncated));
+            Assert.Contains($"cut-{cut}.tar", e.Message);
+            Assert.Matches("truncated|damaged", e.Message);
+        }
+    }
+
+    [Fact]
+    public void HardLinkToNothingIsRefused()
+    {
+        var tar = Tar("link.tar", new PaxTarEntry(TarEntryType.HardLink, "h") { LinkName = "missing" });
+        Assert.Contains("no earlier entry", Assert.Throws<InvalidDataException>(() => Build(tar)).Message);
+    }
+
+    [Fact]
+    public void GarbageIsNotATar()
+    {
+        var path = Path.Combine(_root, "garbage.tar");
+        var junk = new byte[10_000];
+        new Random(2).NextBytes(junk);
+        System.IO.File.WriteAllBytes(path, junk);
+        var e = Assert.Throws<InvalidDataException>(() => Build(path));
+        Assert.Contains("garbage.tar", e.Message);
+    }
+}
