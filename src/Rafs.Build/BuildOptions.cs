@@ -14,6 +14,8 @@ public sealed record BuildOptions
     public string VolumeName { get; init; } = "";
     /// <summary>How blob chunks are stored (the device layout the kernel reads is always uncompressed).</summary>
     public Rafs.Storage.ChunkCompression Compression { get; init; } = Rafs.Storage.ChunkCompression.Zstd;
+    /// <summary>Bootstraps of earlier images (their blobs in the same blob directory) whose chunks are referenced, not stored again.</summary>
+    public IReadOnlyList<string> ChunkDictionaries { get; init; } = [];
     public IProgress<BuildProgress>? Progress { get; init; }
     /// <summary>Receives warnings such as skipped xattrs that EROFS cannot store.</summary>
     public Action<string>? Warn { get; init; }

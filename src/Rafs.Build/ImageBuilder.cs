@@ -52,18 +52,24 @@ public static class ImageBuilder
             ChunkStore chunks;
             BlobDigest? digest = null;
             long storedBytes = 0, deviceBytes = 0;
+            List<DeviceSlot> devices;
             using (var blob = new BlobWriter(blobTemporary, options.Compression))
             {
-                chunks = new ChunkStore(new BlobTarget(blob), deviceId: 1);
+                var table = new DeviceTable();
+                var dictionary = new ChunkDictionary();
+                table.LoadChunkDictionary(options.ChunkDictionaries, blobs, dictionary);
+                ushort id = table.Reserve();
+                chunks = new ChunkStore(new BlobTarget(blob), id, dictionary);
                 using var data = new DataWriter(null, chunks, options.ChunkSizeBits, buildTime, blobs.Path, options.Progress);
                 data.WriteAll(inodes, tree.DataBytes);
                 bool hasData = blob.ChunkCount > 0;
                 var (blobDigest, stored, device) = blob.Finish();
-                if (hasData) (digest, storedBytes, deviceBytes) = (blobDigest, stored, device);
-
-                var devices = digest is { } d
-                    ? new List<DeviceSlot> { new(d.Hex, checked((uint)(deviceBytes >> ErofsFormat.BlockSizeBits)), 0) }
-                    : [];
+                if (hasData)
+                {
+                    (digest, storedBytes, deviceBytes) = (blobDigest, stored, device);
+                    table.Set(id, new DeviceSlot(blobDigest.Hex, checked((uint)(device >> ErofsFormat.BlockSizeBits)), 0));
+                }
+                devices = table.Finish(inodes);
                 options.Progress?.Report(new BuildProgress("metadata", 0, inodes.Count));
                 using var boot = File.OpenHandle(bootTemporary, FileMode.CreateNew, FileAccess.ReadWrite);
                 new MetadataWriter(inodes, buildTime).Write(boot, MetadataWriter.HeaderBlocks(devices.Count), xattrs, devices, data,
@@ -76,6 +82,7 @@ public static class ImageBuilder
             {
                 BlobPath = blobPath,
                 BlobDigest = digest?.Hex,
+                Blobs = devices.Select(d => d.Tag).ToList(),
                 BlobBytes = storedBytes,
                 BlobDeviceBytes = deviceBytes,
             };
@@ -97,8 +104,8 @@ public static class ImageBuilder
         var blobs = new BlobDirectory(blobDirectory);
         var importer = new Layers.LayerImporter(options.ChunkSizeBits);
         var dictionary = new ChunkDictionary();
-        var devices = new List<DeviceSlot>();
-        var deviceOfLayer = new ushort[layers.Count + 1];
+        var table = new DeviceTable();
+        table.LoadChunkDictionary(options.ChunkDictionaries, blobs, dictionary);
         var temporaries = new List<string>();
         long chunkCount = 0, unique = 0, holes = 0, saved = 0, storedTotal = 0, deviceTotal = 0;
         string? lastBlob = null;
@@ -110,7 +117,8 @@ public static class ImageBuilder
                 var temporary = blobs.CreateTemporaryPath();
                 temporaries.Add(temporary);
                 using var blob = new BlobWriter(temporary, options.Compression);
-                var chunks = new ChunkStore(new BlobTarget(blob), (ushort)(i + 1), dictionary);
+                ushort id = table.Reserve();
+                var chunks = new ChunkStore(new BlobTarget(blob), id, dictionary);
                 importer.Import(layers[i], i, chunks, options.Progress);
                 bool hasData = blob.ChunkCount > 0;
                 var (digest, stored, device) = blob.Finish();
@@ -118,19 +126,14 @@ public static class ImageBuilder
                 if (!hasData) continue;
                 blob.Dispose();
                 lastBlob = blobs.Commit(temporary, digest);
-                devices.Add(new DeviceSlot(digest.Hex, checked((uint)(device >> ErofsFormat.BlockSizeBits)), 0));
-                deviceOfLayer[i + 1] = (ushort)devices.Count;
+                table.Set(id, new DeviceSlot(digest.Hex, checked((uint)(device >> ErofsFormat.BlockSizeBits)), 0));
                 storedTotal += stored;
                 deviceTotal += device;
             }
             var tree = importer.ToTree();
             var inodes = tree.InodeOrder();
-            // Layers without new data got no blob: renumber chunk indexes to the final device table.
-            foreach (var node in inodes)
-                if (node.Data is ChunkedData chunked)
-                    for (int c = 0; c < chunked.Indexes.Length; c++)
-                        if (!chunked.Indexes[c].IsHole)
-                            chunked.Indexes[c] = chunked.Indexes[c] with { DeviceId = deviceOfLayer[chunked.Indexes[c].DeviceId] };
+            // Layers without new data got no blob, and dictionary blobs may go unused: renumber to the final table.
+            var devices = table.Finish(inodes);
             long buildTime = options.Timestamp ?? SourceDateEpoch() ?? DateTimeOffset.UtcNow.ToUnixTimeSeconds();
             var xattrs = new XattrPlanner(inodes);
             using (var boot = File.OpenHandle(bootTemporary, FileMode.CreateNew, FileAccess.ReadWrite))

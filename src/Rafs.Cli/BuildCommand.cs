@@ -16,17 +16,20 @@ internal static class BuildCommand
         var chunkSize = new Option<string>("--chunk-size") { Description = "Chunk size of the blob layout: power of two, 4K..16M", DefaultValueFactory = _ => "1M" };
         var compressor = new Option<string>("--compressor") { Description = "How blob chunks are stored: zstd, lz4 or none", DefaultValueFactory = _ => "zstd" };
         compressor.AcceptOnlyFromAmong("zstd", "lz4", "none");
+        var chunkDict = new Option<string[]>("--chunk-dict") { Description = "Bootstrap of an earlier image (blobs in --blob-dir) whose chunks are referenced instead of stored again; repeatable" };
         var uuid = new Option<string?>("--uuid") { Description = "Filesystem UUID (random by default), for reproducible builds" };
         var timestamp = new Option<long?>("--timestamp") { Description = "Build time in seconds since the epoch (default: SOURCE_DATE_EPOCH or now)" };
         var command = new Command("build", "Build an EROFS image, or a bootstrap + blob, from a directory")
         {
-            source, layer, ociLayout, output, bootstrap, blobDir, chunkSize, compressor, uuid, timestamp,
+            source, layer, ociLayout, output, bootstrap, blobDir, chunkSize, compressor, chunkDict, uuid, timestamp,
         };
         command.SetAction(parse => CliSupport.Run(() =>
         {
             string? image = parse.GetValue(output), boot = parse.GetValue(bootstrap), blobs = parse.GetValue(blobDir);
             if ((image is null) == (boot is null))
                 throw new ArgumentException("give either -o IMAGE (self-contained) or --bootstrap BOOT --blob-dir DIR");
+            if (parse.GetValue(chunkDict) is { Length: > 0 } && boot is null)
+                throw new ArgumentException("--chunk-dict needs the bootstrap + blob layout (--bootstrap, --blob-dir)");
             if (boot is not null && blobs is null)
                 throw new ArgumentException("--bootstrap needs --blob-dir DIR for the data blob");
             var progress = new CliSupport.ConsoleProgress();
@@ -41,6 +44,7 @@ internal static class BuildCommand
                     "none" => Rafs.Storage.ChunkCompression.None,
                     _ => Rafs.Storage.ChunkCompression.Zstd,
                 },
+                ChunkDictionaries = parse.GetValue(chunkDict) ?? [],
                 Progress = progress,
                 Warn = w => Console.Error.WriteLine($"rafs: warning: {w}"),
             };

@@ -153,6 +153,44 @@ public sealed class BuildMountTests(RichTreeFixture tree) : IClassFixture<RichTr
     }
 
     [Fact]
+    public void ChunkDictionaryStoresOnlyTheDifferenceOfASecondImage()
+    {
+        using var scratch = new Scratch();
+        var random = new Random(9);
+        var v1 = scratch.Dir("v1");
+        for (int i = 0; i < 10; i++)
+        {
+            var data = new byte[(2 << 20) + 1000 * i];
+            random.NextBytes(data);
+            File.WriteAllBytes(Path.Combine(v1, $"f{i}"), data);
+        }
+        var v2 = scratch.PathOf("v2");
+        Tools.Ok("cp", "-a", v1, v2);
+        using (var f = File.OpenWrite(Path.Combine(v2, "f3"))) { f.Position = 100; f.WriteByte(0xAB); }        // one chunk changes
+        using (var f = File.OpenWrite(Path.Combine(v2, "f7"))) { f.Position = (1 << 20) + 5; f.WriteByte(0xCD); }
+        var added = new byte[300_000];
+        random.NextBytes(added);
+        File.WriteAllBytes(Path.Combine(v2, "new"), added);
+
+        var blobs = scratch.PathOf("blobs");
+        RafsCli.Ok("build", v1, "--bootstrap", scratch.PathOf("v1.boot"), "--blob-dir", blobs, "--chunk-size", "1M");
+        var first = Assert.Single(Directory.GetFiles(blobs));
+        RafsCli.Ok("build", v2, "--bootstrap", scratch.PathOf("v2.boot"), "--blob-dir", blobs, "--chunk-size", "1M", "--chunk-dict", scratch.PathOf("v1.boot"));
+        var second = Assert.Single(Directory.GetFiles(blobs), f => f != first);
+        var table = ReadTable(second);
+        // New data: the two changed 1 MiB chunks and the new file — nothing else.
+        Assert.Equal(3, table.Chunks.Count);
+        Assert.Equal(2 * (1 << 20) + added.Length, table.UncompressedBytes);
+
+        using var json = System.Text.Json.JsonDocument.Parse(RafsCli.Ok("inspect", scratch.PathOf("v2.boot"), "--json").Stdout);
+        Assert.Equal(2, json.RootElement.GetProperty("devices").GetArrayLength());
+        var mnt = scratch.Dir("mnt");
+        RafsCli.Ok("mount", scratch.PathOf("v2.boot"), mnt, "--blob-dir", blobs, "--cache-dir", scratch.PathOf("cache"));
+        try { TreeComparer.AssertSame(v2, mnt); }
+        finally { RafsCli.Ok("umount", mnt); }
+    }
+
+    [Fact]
     public void MountRefusesACorruptOrMissingBlob()
     {
         using var scratch = new Scratch();
