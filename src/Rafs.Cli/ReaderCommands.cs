@@ -9,7 +9,7 @@ namespace Rafs.Cli;
 /// <summary>Verbs that read images with our own reader: inspect, ls, cat, check, unpack.</summary>
 internal static class ReaderCommands
 {
-    public static IEnumerable<Command> Create() => [Inspect(), List(), Cat(), Check(), Unpack()];
+    public static IEnumerable<Command> Create() => [Inspect(), List(), Cat(), Check(), Unpack(), Export()];
 
     private static Argument<string> ImageArgument() => new("IMAGE") { Description = "EROFS image or bootstrap" };
     private static Option<string?> BlobDirOption() => new("--blob-dir") { Description = "Directory holding the image's blobs, named by sha256" };
@@ -22,10 +22,12 @@ internal static class ReaderCommands
     {
         var image = ImageArgument();
         var json = new Option<bool>("--json") { Description = "Machine-readable output" };
-        var command = new Command("inspect", "Show the superblock, features, devices and inode counts") { image, json };
+        var blobDir = BlobDirOption();
+        var command = new Command("inspect", "Show the superblock, features, devices and inode counts; per-blob chunk statistics with --blob-dir") { image, json, blobDir };
         command.SetAction(parse => CliSupport.Run(() =>
         {
             using var img = ErofsImage.Open(parse.GetValue(image)!);
+            var blobStats = BlobStatistics(img, parse.GetValue(blobDir));
             var sb = img.SuperBlock;
             long dirs = 0, files = 0, symlinks = 0, specials = 0, chunked = 0, bytes = 0, xattrs = 0;
             var seen = new HashSet<ulong>();
@@ -72,6 +74,11 @@ internal static class ReaderCommands
                 {
                     w.WriteStartObject();
                     w.WriteString("tag", d.Tag); w.WriteNumber("blocks", d.Blocks); w.WriteNumber("mappedBlockAddress", d.MappedBlockAddress);
+                    if (blobStats.TryGetValue(d.Tag, out var st))
+                    {
+                        w.WriteNumber("chunks", st.Chunks); w.WriteNumber("storedBytes", st.StoredBytes);
+                        w.WriteNumber("uncompressedBytes", st.UncompressedBytes); w.WriteNumber("referencedBytes", st.ReferencedBytes);
+                    }
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
@@ -94,10 +101,38 @@ internal static class ReaderCommands
                 var d = img.Devices[i];
                 string tag = d.Tag.Length == 64 ? "sha256:" + d.Tag : d.Tag.Length == 0 ? "(no tag)" : d.Tag;
                 Console.WriteLine($"  {i + 1}: {tag} {d.Blocks} blocks ({CliSupport.Bytes((long)d.Blocks * ErofsFormat.BlockSize)})");
+                if (blobStats.TryGetValue(d.Tag, out var st))
+                    Console.WriteLine($"     {st.Chunks} chunks, {CliSupport.Bytes(st.StoredBytes)} stored for {CliSupport.Bytes(st.UncompressedBytes)} " +
+                                      $"({(st.UncompressedBytes > 0 ? 100.0 * st.StoredBytes / st.UncompressedBytes : 0):0.#}%); files reference {CliSupport.Bytes(st.ReferencedBytes)} of it" +
+                                      (st.ReferencedBytes > st.UncompressedBytes ? $" (dedup saves {CliSupport.Bytes(st.ReferencedBytes - st.UncompressedBytes)})" : ""));
             }
             return 0;
         }));
         return command;
+    }
+
+    private readonly record struct BlobStats(long Chunks, long StoredBytes, long UncompressedBytes, long ReferencedBytes);
+
+    /// <summary>Per blob: chunk count and sizes from its table, and how many bytes the image's files reference in it.</summary>
+    private static Dictionary<string, BlobStats> BlobStatistics(ErofsImage img, string? blobDirectory)
+    {
+        var result = new Dictionary<string, BlobStats>();
+        if (blobDirectory is null || img.Devices.Count == 0) return result;
+        var referenced = new long[img.Devices.Count + 1];
+        var seen = new HashSet<ulong>();
+        foreach (var e in ImageWalker.Walk(img))
+            if (e.Inode.IsRegular && e.Inode.Layout == InodeDataLayout.ChunkBased && seen.Add(e.Inode.Nid))
+                foreach (var extent in img.MapExtents(e.Inode))
+                    if (!extent.IsHole) referenced[extent.Device] += extent.Length;
+        var blobs = new Rafs.Storage.BlobDirectory(blobDirectory);
+        for (int i = 0; i < img.Devices.Count; i++)
+        {
+            if (!Rafs.Storage.BlobDigest.TryParse(img.Devices[i].Tag, out var digest) || !blobs.Contains(digest)) continue;
+            using var file = File.OpenHandle(blobs.PathOf(digest));
+            var table = Rafs.Storage.BlobTable.Read(file, blobs.PathOf(digest));
+            result[img.Devices[i].Tag] = new BlobStats(table.Chunks.Count, RandomAccess.GetLength(file), table.UncompressedBytes, referenced[i + 1]);
+        }
+        return result;
     }
 
     private static Command List()
@@ -186,6 +221,23 @@ internal static class ReaderCommands
             Console.WriteLine($"{(report.Ok ? "OK" : "FAILED")}: {report.Inodes} inodes ({report.Directories} dirs, {report.Files} files, {report.Symlinks} symlinks, {report.Specials} special), " +
                               $"{CliSupport.Bytes(report.DataBytes)} data, {report.Chunks} chunks ({report.HoleChunks} holes), {report.Xattrs} xattrs, {report.BlobChunks} blob chunks verified, {report.Errors.Count} errors in {started.Elapsed.TotalSeconds:0.00} s");
             return report.Ok ? 0 : 1;
+        }));
+        return command;
+    }
+
+    private static Command Export()
+    {
+        var image = ImageArgument();
+        var output = new Argument<string>("OUT") { Description = "Self-contained EROFS image to write" };
+        var blobDir = BlobDirOption();
+        var device = DeviceOption();
+        var command = new Command("export", "Write any image (e.g. a layered bootstrap + blobs) as one self-contained EROFS file") { image, output, blobDir, device };
+        command.SetAction(parse => CliSupport.Run(() =>
+        {
+            using var img = ErofsImage.Open(parse.GetValue(image)!, Resolver(parse.GetValue(blobDir), parse.GetValue(device)));
+            var result = Rafs.Build.ImageExporter.Export(img, parse.GetValue(output)!, new Rafs.Build.BuildOptions { Uuid = img.SuperBlock.Uuid });
+            Console.WriteLine($"{result.OutputPath}: {result.Inodes} inodes, {CliSupport.Bytes(result.OutputBytes)}");
+            return 0;
         }));
         return command;
     }

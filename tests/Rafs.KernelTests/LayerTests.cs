@@ -102,6 +102,14 @@ public sealed class LayerTests
                 RafsCli.Ok("umount", mnt);
             }
             RafsCli.Ok("check", boot, "--blob-dir", blobs);
+
+            // Offline form: one self-contained EROFS file with the same tree.
+            var exported = scratch.PathOf("exported.erofs");
+            RafsCli.Ok("export", boot, exported, "--blob-dir", blobs);
+            using (var mount = new ErofsMount(exported, scratch.PathOf("exported-mnt")))
+                TreeComparer.AssertSame(overlay, mount.Path);
+            var fsck = Tools.Run("fsck.erofs", exported);
+            Assert.True(fsck.Exit == 0, fsck.All);
         }
         finally
         {
