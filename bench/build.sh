@@ -60,6 +60,7 @@ run() {
 run rafs-plain "$out/img" -- "$rafs" build "$tree" -o "$out/img"
 run mkfs-plain "$out/img" -- "$mkfs" --quiet "$out/img" "$tree"
 run rafs-blob "$out/boot" "$out/blobs/*" -- "$rafs" build "$tree" --bootstrap "$out/boot" --blob-dir "$out/blobs" --chunk-size 1M
+run rafs-blob-raw "$out/boot" "$out/blobs/*" -- "$rafs" build "$tree" --bootstrap "$out/boot" --blob-dir "$out/blobs" --chunk-size 1M --compressor none
 run mkfs-blob "$out/boot" "$out/blob" -- "$mkfs" --quiet --chunksize=1048576 --blobdev="$out/blob" "$out/boot" "$tree"
 if [ -n "$mkfs_new" ]; then
   run mkfsnew-plain "$out/img" -- "$mkfs_new" --quiet "$out/img" "$tree"
@@ -81,9 +82,9 @@ run mkfs-sparse "$out/img" -- "$mkfs" --quiet "$out/img" "$sparse"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
 printf '\n| %-14s | %9s | %10s | %12s | %s |\n' run "wall (s)" "peak RSS" "output" "ratio vs mkfs.erofs 1.5 (time / size)"
 printf '|%s|%s|%s|%s|%s|\n' "----------------" "-----------" "------------" "--------------" "----------------"
-for name in rafs-plain mkfs-plain rafs-blob mkfs-blob mkfsnew-plain mkfsnew-blob rafs-sparse mkfs-sparse; do
+for name in rafs-plain mkfs-plain rafs-blob rafs-blob-raw mkfs-blob mkfsnew-plain mkfsnew-blob rafs-sparse mkfs-sparse; do
   [ -n "${wall[$name]:-}" ] || continue
-  base=${name/rafs/mkfs}; base=${base/mkfsnew/mkfs}
+  base=${name/rafs/mkfs}; base=${base/mkfsnew/mkfs}; base=${base%-raw}
   printf '| %-14s | %9.2f | %7d MiB | %8d MiB | %s / %s |\n' "$name" "${wall[$name]}" $((rss[$name] / 1024)) \
     $((size[$name] / 1048576)) "$(ratio "${wall[$name]}" "${wall[$base]}")" "$(ratio "${size[$name]}" "${size[$base]}")"
 done
