@@ -117,6 +117,49 @@ public sealed class LayerTests
         }
     }
 
+    [Fact]
+    public void OciImageLayoutIsReadByTag()
+    {
+        using var scratch = new Scratch();
+        var l1 = scratch.Dir("l1");
+        File.WriteAllText(Path.Combine(l1, "base"), "base layer");
+        var l2 = scratch.Dir("l2");
+        File.WriteAllText(Path.Combine(l2, "app"), "app layer");
+        PosixFs.MakeNode(Path.Combine(l2, "base"), Chr, 0, 0);   // whiteout
+        var layout = scratch.Dir("layout");
+        var blobDir = Directory.CreateDirectory(Path.Combine(layout, "blobs", "sha256")).FullName;
+        string AddBlob(byte[] data)
+        {
+            var hex = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
+            File.WriteAllBytes(Path.Combine(blobDir, hex), data);
+            return "sha256:" + hex;
+        }
+        var layerDigests = new[] { l1, l2 }.Select((dir, i) => AddBlob(File.ReadAllBytes(WriteOciTar(dir, scratch.PathOf($"t{i}.tar.gz"), gzip: true)))).ToList();
+        var config = AddBlob("{}"u8.ToArray());
+        var manifest = AddBlob(Encoding.UTF8.GetBytes(
+            "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"," +
+            $"\"config\":{{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"{config}\",\"size\":2}}," +
+            "\"layers\":[" + string.Join(',', layerDigests.Select(d => $"{{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"{d}\",\"size\":1}}")) + "]}"));
+        File.WriteAllText(Path.Combine(layout, "oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}");
+        File.WriteAllText(Path.Combine(layout, "index.json"),
+            "{\"schemaVersion\":2,\"manifests\":[" +
+            $"{{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"{manifest}\",\"size\":1,\"annotations\":{{\"org.opencontainers.image.ref.name\":\"v1\"}}}}]}}");
+
+        var boot = scratch.PathOf("boot");
+        var blobs = scratch.PathOf("blobs");
+        RafsCli.Ok("build", "--oci-layout", layout + ":v1", "--bootstrap", boot, "--blob-dir", blobs);
+        Assert.Equal("app layer", RafsCli.Ok("cat", boot, "/app", "--blob-dir", blobs).Stdout);
+        Assert.NotEqual(0, RafsCli.Run("cat", boot, "/base", "--blob-dir", blobs).Exit);
+        var wrongTag = RafsCli.Run("build", "--oci-layout", layout + ":v2", "--bootstrap", boot, "--blob-dir", blobs);
+        Assert.NotEqual(0, wrongTag.Exit);
+        Assert.Contains("v1", wrongTag.Stderr);
+
+        File.WriteAllBytes(Path.Combine(blobDir, layerDigests[0]["sha256:".Length..]), "tampered"u8.ToArray());
+        var tampered = RafsCli.Run("build", "--oci-layout", layout + ":v1", "--bootstrap", boot, "--blob-dir", blobs);
+        Assert.NotEqual(0, tampered.Exit);
+        Assert.Contains("corrupt", tampered.Stderr);
+    }
+
     /// <summary>Writes an overlay-form layer directory as an OCI layer tar (PAX, whiteouts as .wh. entries).</summary>
     internal static string WriteOciTar(string layerDir, string tarPath, bool gzip)
     {

@@ -43,7 +43,7 @@ internal sealed class LayerImporter
 
     public void Import(string layerPath, int layer, ChunkStore chunks, IProgress<BuildProgress>? progress)
     {
-        using var stream = OpenLayer(layerPath);
+        using var stream = new TarHeaderGuard(OpenLayer(layerPath));
         using var reader = new TarReader(stream);
         long entries = 0;
         while (true)
@@ -53,8 +53,9 @@ internal sealed class LayerImporter
             {
                 entry = reader.GetNextEntry();
             }
-            catch (Exception e) when (e is InvalidDataException or EndOfStreamException or FormatException or ArgumentException or ZstdSharp.ZstdException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
+                // TarReader reports bad archives with several exception types; all mean the same to the user.
                 throw new InvalidDataException($"{layerPath}: damaged or truncated tar after {entries} entries ({e.Message}); fetch the layer again");
             }
             if (entry is null) break;

@@ -105,6 +105,28 @@ public sealed class HostileTarTests : IDisposable
     }
 
     [Fact]
+    public void HugeMetadataHeadersAreRefusedBeforeAnyAllocation()
+    {
+        // A ustar header of type 'x' (PAX) that claims 8 GB of attributes, followed by almost nothing.
+        var header = new byte[512];
+        System.Text.Encoding.ASCII.GetBytes("PaxHeaders/evil").CopyTo(header, 0);
+        System.Text.Encoding.ASCII.GetBytes("0000644\0").CopyTo(header, 100);
+        System.Text.Encoding.ASCII.GetBytes(Convert.ToString(8_000_000_000L, 8).PadLeft(11, '0') + "\0").CopyTo(header, 124);
+        header[156] = (byte)'x';
+        System.Text.Encoding.ASCII.GetBytes("ustar\000").CopyTo(header, 257);
+        Array.Fill(header, (byte)' ', 148, 8);
+        int sum = header.Sum(b => b);
+        System.Text.Encoding.ASCII.GetBytes(Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ").CopyTo(header, 148);
+        var path = Path.Combine(_root, "huge.tar");
+        System.IO.File.WriteAllBytes(path, [.. header, .. new byte[1024]]);
+        long before = GC.GetTotalAllocatedBytes();
+        var e = Assert.Throws<InvalidDataException>(() => Build(path));
+        Assert.Contains("huge.tar", e.Message);
+        Assert.Contains("limit", e.Message);
+        Assert.True(GC.GetTotalAllocatedBytes() - before < 256 << 20, "the claimed size must not be allocated");
+    }
+
+    [Fact]
     public void GarbageIsNotATar()
     {
         var path = Path.Combine(_root, "garbage.tar");
