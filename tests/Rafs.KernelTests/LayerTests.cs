@@ -70,7 +70,9 @@ public sealed class LayerTests
         foreach (var dir in Directory.EnumerateDirectories(scratch.Root, "*", SearchOption.AllDirectories).Append(l1).Append(l2).Append(l3).OrderByDescending(d => d.Length))
             PosixFs.SetTimes(dir, 1600000000 + dir.Length, 0);
 
-        var tars = layers.Select((dir, i) => WriteOciTar(dir, scratch.PathOf($"layer{i}.tar" + (i == 1 ? ".gz" : "")), gzip: i == 1)).ToList();
+        // Plain, gzip and zstd layers: the importer tells them apart by content.
+        var tars = layers.Select((dir, i) => WriteOciTar(dir, scratch.PathOf($"layer{i}.tar" + (i switch { 1 => ".gz", 2 => ".zst", _ => "" })),
+            gzip: i == 1, zstd: i == 2)).ToList();
 
         var overlay = scratch.Dir("overlay");
         Mounts.Mount("overlay", overlay, "overlay", Mounts.MS_RDONLY, "lowerdir=" + string.Join(':', layers.Reverse()));
@@ -161,10 +163,11 @@ public sealed class LayerTests
     }
 
     /// <summary>Writes an overlay-form layer directory as an OCI layer tar (PAX, whiteouts as .wh. entries).</summary>
-    internal static string WriteOciTar(string layerDir, string tarPath, bool gzip)
+    internal static string WriteOciTar(string layerDir, string tarPath, bool gzip, bool zstd = false)
     {
         using var file = File.Create(tarPath);
-        using Stream stream = gzip ? new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionLevel.Fastest) : file;
+        using Stream stream = gzip ? new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionLevel.Fastest)
+            : zstd ? new ZstdSharp.CompressionStream(file) : file;
         using var writer = new TarWriter(stream, TarEntryFormat.Pax);
         var seenInodes = new Dictionary<ulong, string>();
         var pending = new Stack<string>();

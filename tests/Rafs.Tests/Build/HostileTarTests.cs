@@ -41,6 +41,25 @@ public sealed class HostileTarTests : IDisposable
     }
 
     [Fact]
+    public void GnuLongNamesAndLinksAreRead()
+    {
+        var longDir = string.Join('/', Enumerable.Repeat("directory-with-a-long-name", 8));
+        var path = Path.Combine(_root, "gnu.tar");
+        using (var file = System.IO.File.Create(path))
+        using (var writer = new TarWriter(file, TarEntryFormat.Gnu))
+        {
+            writer.WriteEntry(new GnuTarEntry(TarEntryType.RegularFile, longDir + "/file") { DataStream = new MemoryStream("gnu"u8.ToArray()) });
+            writer.WriteEntry(new GnuTarEntry(TarEntryType.SymbolicLink, "link") { LinkName = longDir + "/file" });
+            writer.WriteEntry(new GnuTarEntry(TarEntryType.HardLink, "hard") { LinkName = longDir + "/file" });
+        }
+        using var image = Build(path);
+        Assert.Equal("gnu", Read(image, longDir + "/file"));
+        Assert.Equal(longDir + "/file", System.Text.Encoding.UTF8.GetString(image.ReadSymlink(image.ReadInodeAt("link"))));
+        Assert.Equal(image.ReadInodeAt(longDir + "/file").Nid, image.ReadInodeAt("hard").Nid);
+        Assert.Equal(2u, image.ReadInodeAt("hard").Disk.Nlink);
+    }
+
+    [Fact]
     public void DotDotIsRefused()
     {
         var tar = Tar("dotdot.tar", File("ok", "x"), File("a/../../evil", "x"));
