@@ -48,10 +48,7 @@ public sealed class FanotifyFrontend : IDisposable
         while (!_stopping)
         {
             if (!_group.WaitReadable(200)) continue;
-            List<PreAccessEvent> events;
-            try { events = _group.Read(buffer); }
-            catch (PosixException e) when (e.Errno == 11) { continue; }   // EAGAIN: another thread took them
-            foreach (var e in events) Handle(e);
+            foreach (var e in _group.Read(buffer)) Handle(e);   // empty when another thread took the events
         }
     }
 

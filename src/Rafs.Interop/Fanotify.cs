@@ -14,6 +14,7 @@ public readonly record struct PreAccessEvent(int Fd, ulong Mask, int Pid, long O
 public sealed unsafe partial class Fanotify : IDisposable
 {
     public const uint FAN_CLOEXEC = 0x1;
+    public const uint FAN_NONBLOCK = 0x2;
     public const uint FAN_CLASS_PRE_CONTENT = 0x8;
     public const ulong FAN_PRE_ACCESS = 0x00100000;
     public const uint FAN_MARK_ADD = 0x1;
@@ -24,6 +25,7 @@ public sealed unsafe partial class Fanotify : IDisposable
     public const uint FAN_DENY_EIO = 0x05000002;
     private const int O_RDWR = 0x2, O_LARGEFILE = 0x8000;
     private const int EventMetadataSize = 24;
+    private const int EAGAIN = 11;
     private const byte InfoTypeRange = 6;
 
     [LibraryImport("libc", SetLastError = true)] private static partial int fanotify_init(uint flags, uint eventFlags);
@@ -35,10 +37,14 @@ public sealed unsafe partial class Fanotify : IDisposable
 
     private readonly SafeFileHandle _group;
 
-    /// <summary>Event fds are opened read-write so the handler can fill the file through them without re-triggering.</summary>
+    /// <summary>
+    /// Event fds are opened read-write so the handler can fill the file through them without re-triggering. The group
+    /// is non-blocking: several handler threads poll it, and one that loses the race for an event must not sit in
+    /// read() where shutdown cannot reach it.
+    /// </summary>
     public Fanotify()
     {
-        int fd = fanotify_init(FAN_CLASS_PRE_CONTENT | FAN_CLOEXEC, O_RDWR | O_LARGEFILE);
+        int fd = fanotify_init(FAN_CLASS_PRE_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDWR | O_LARGEFILE);
         if (fd < 0) throw PosixException.FromLastError("fanotify_init", null, "pre-content hooks need Linux 6.14+ and CAP_SYS_ADMIN");
         _group = new SafeFileHandle(fd, ownsHandle: true);
     }
@@ -79,7 +85,7 @@ public sealed unsafe partial class Fanotify : IDisposable
         if (n < 0)
         {
             int errno = Marshal.GetLastSystemError();
-            if (errno is Libc.EINTR) return [];
+            if (errno is Libc.EINTR or EAGAIN) return [];
             throw new PosixException("read(fanotify)", null, errno);
         }
         return Parse(buffer.AsSpan(0, (int)n));
