@@ -1,0 +1,216 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+
+namespace Rafs.Storage.Remote;
+
+/// <summary>An image somewhere: its verified Rafs manifest, and a backend serving its blobs by range.</summary>
+public interface IImageSource : IDisposable
+{
+    ImageReference Reference { get; }
+    IBlobBackend Blobs { get; }
+    IBackendCounters Counters { get; }
+    RafsManifest GetManifest();
+}
+
+public static class ImageSources
+{
+    public static IImageSource Open(string reference, RemoteOptions options) => Open(ImageReference.Parse(reference), options);
+
+    public static IImageSource Open(ImageReference reference, RemoteOptions options) => reference.Kind switch
+    {
+        ReferenceKind.Registry => new RegistrySource(reference, options),
+        ReferenceKind.Http => new HttpLayoutSource(reference, options),
+        _ => new LayoutDirectorySource(reference),
+    };
+
+    /// <summary>
+    /// The bootstrap, fetched whole into the cache directory and verified by digest before anything mounts it;
+    /// an earlier verified copy (named by its digest) is used again without fetching.
+    /// </summary>
+    public static string FetchBootstrap(IImageSource source, RafsManifest manifest, string cacheDirectory)
+    {
+        var digest = manifest.Bootstrap.BlobDigest;
+        Directory.CreateDirectory(cacheDirectory);
+        var path = Path.Combine(Path.GetFullPath(cacheDirectory), digest.Hex + ".bootstrap");
+        if (File.Exists(path) && BlobDigest.OfFile(path) == digest) return path;
+        long length = manifest.Bootstrap.Size;
+        if (length <= 0 || length > 1L << 32) throw new InvalidDataException($"bootstrap {digest}: size {length} in the manifest is not plausible");
+        var temporary = path + $".tmp-{Environment.ProcessId}";
+        try
+        {
+            using (var output = new FileStream(temporary, FileMode.Create, FileAccess.Write))
+            using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+            {
+                var buffer = new byte[4 << 20];
+                for (long offset = 0; offset < length; offset += buffer.Length)
+                {
+                    var piece = buffer.AsSpan(0, (int)Math.Min(buffer.Length, length - offset));
+                    source.Blobs.Read(digest, offset, piece);
+                    hash.AppendData(piece);
+                    output.Write(piece);
+                }
+                var actual = BlobDigest.FromHash(hash.GetHashAndReset());
+                if (actual != digest)
+                    throw new InvalidDataException($"bootstrap from {source.Reference} is corrupt: its sha256 is {actual.Hex}, the manifest says {digest.Hex}");
+            }
+            File.Move(temporary, path, overwrite: true);
+            return path;
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+}
+
+/// <summary>Blob lengths from the manifest, so opening a blob costs no extra request.</summary>
+internal abstract class ManifestSizedSource : IBlobBackend
+{
+    private readonly Dictionary<BlobDigest, long> _sizes = [];
+
+    public abstract string Name { get; }
+
+    protected void Learn(RafsManifest manifest)
+    {
+        lock (_sizes)
+            foreach (var d in manifest.Oci.Layers) _sizes[d.BlobDigest] = d.Size;
+    }
+
+    public long GetLength(BlobDigest blob)
+    {
+        lock (_sizes) if (_sizes.TryGetValue(blob, out var size)) return size;
+        return FetchLength(blob);
+    }
+
+    protected abstract long FetchLength(BlobDigest blob);
+    public abstract void Read(BlobDigest blob, long offset, Span<byte> buffer);
+}
+
+internal sealed class RegistrySource : ManifestSizedSource, IImageSource
+{
+    private readonly HttpTransport _transport;
+    private readonly RegistryClient _client;
+
+    public RegistrySource(ImageReference reference, RemoteOptions options)
+    {
+        Reference = reference;
+        _transport = new HttpTransport(options);
+        _client = new RegistryClient(reference, options, _transport);
+    }
+
+    public ImageReference Reference { get; }
+    public IBlobBackend Blobs => this;
+    public IBackendCounters Counters => _transport;
+    public override string Name => Reference.ToString();
+
+    public RafsManifest GetManifest()
+    {
+        var manifest = _client.GetManifest();
+        Learn(manifest);
+        return manifest;
+    }
+
+    protected override long FetchLength(BlobDigest blob) => _client.GetBlobLength(blob);
+    public override void Read(BlobDigest blob, long offset, Span<byte> buffer) => _client.ReadBlob(blob, offset, buffer);
+    public void Dispose() => _transport.Dispose();
+}
+
+/// <summary>An OCI image layout served over HTTP(S) by any static server that honours Range (nginx, a CDN, S3 website).</summary>
+internal sealed class HttpLayoutSource : ManifestSizedSource, IImageSource
+{
+    private readonly HttpTransport _transport;
+    private readonly Uri _base;
+
+    public HttpLayoutSource(ImageReference reference, RemoteOptions options)
+    {
+        Reference = reference;
+        _transport = new HttpTransport(options);
+        _base = new Uri(reference.Location + "/");
+    }
+
+    public ImageReference Reference { get; }
+    public IBlobBackend Blobs => this;
+    public IBackendCounters Counters => _transport;
+    public override string Name => Reference.Location;
+
+    private Uri BlobUri(BlobDigest d) => new(_base, $"blobs/sha256/{d.Hex}");
+
+    private byte[] GetSmall(Uri uri, string what)
+    {
+        using var response = _transport.Send(() => new HttpRequestMessage(HttpMethod.Get, uri), what);
+        if (response.StatusCode == HttpStatusCode.NotFound) throw new FileNotFoundException($"{what}: {uri} not found (404)");
+        if (!response.IsSuccessStatusCode) throw new IOException($"{what}: {uri} answered {(int)response.StatusCode}");
+        return _transport.ReadSmallBody(response, RafsManifest.MaxManifestBytes, what);
+    }
+
+    public RafsManifest GetManifest()
+    {
+        var where = $"{_base}index.json";
+        var index = RafsManifest.ParseOci(GetSmall(new Uri(_base, "index.json"), where), where);
+        var descriptor = OciIndex.Select(index, Reference.Tag, where);
+        var body = GetSmall(BlobUri(descriptor.BlobDigest), $"manifest {descriptor.Digest}");
+        var digest = BlobDigest.FromHash(SHA256.HashData(body));
+        if (digest != descriptor.BlobDigest) throw new InvalidDataException($"manifest {descriptor.Digest} at {_base}: its bytes hash to {digest}");
+        var manifest = RafsManifest.FromOci(RafsManifest.ParseOci(body, where), digest, $"{_base} manifest {digest}");
+        Learn(manifest);
+        return manifest;
+    }
+
+    protected override long FetchLength(BlobDigest blob)
+    {
+        using var response = _transport.Send(() => new HttpRequestMessage(HttpMethod.Head, BlobUri(blob)), $"blob {blob}");
+        if (!response.IsSuccessStatusCode) throw new IOException($"blob {blob}: {BlobUri(blob)} answered {(int)response.StatusCode}");
+        return response.Content.Headers.ContentLength ?? throw new InvalidDataException($"blob {blob}: no length from {_base}");
+    }
+
+    public override void Read(BlobDigest blob, long offset, Span<byte> buffer)
+    {
+        var uri = BlobUri(blob);
+        _transport.GetRange((o, c) => _transport.Send(() => HttpTransport.WithRange(new HttpRequestMessage(HttpMethod.Get, uri), o, c), $"blob {blob}"), offset, buffer, $"blob {blob} bytes {offset}+{buffer.Length} from {_base}");
+    }
+
+    public void Dispose() => _transport.Dispose();
+}
+
+/// <summary>A local OCI image layout directory (what 'rafs push IMAGE DIR' writes).</summary>
+internal sealed class LayoutDirectorySource(ImageReference reference) : IImageSource, IBlobBackend, IBackendCounters
+{
+    private long _requests, _bytes;
+
+    public ImageReference Reference { get; } = reference;
+    public IBlobBackend Blobs => this;
+    public IBackendCounters Counters => this;
+    public string Name => Reference.Location;
+    public long Requests => Interlocked.Read(ref _requests);
+    public long BytesRead => Interlocked.Read(ref _bytes);
+    public long Retries => 0;
+
+    private string BlobPath(BlobDigest d) => Path.Combine(Reference.Location, "blobs", "sha256", d.Hex);
+
+    public RafsManifest GetManifest()
+    {
+        var where = Path.Combine(Reference.Location, "index.json");
+        if (!File.Exists(where)) throw new FileNotFoundException($"{Reference.Location} is not an OCI image layout (no index.json)", where);
+        var index = RafsManifest.ParseOci(File.ReadAllBytes(where), where);
+        var descriptor = OciIndex.Select(index, Reference.Tag, where);
+        var path = BlobPath(descriptor.BlobDigest);
+        var body = File.ReadAllBytes(path);
+        var digest = BlobDigest.FromHash(SHA256.HashData(body));
+        if (digest != descriptor.BlobDigest) throw new InvalidDataException($"{path}: manifest bytes hash to {digest}, not {descriptor.Digest}");
+        return RafsManifest.FromOci(RafsManifest.ParseOci(body, path), digest, path);
+    }
+
+    public long GetLength(BlobDigest blob) =>
+        File.Exists(BlobPath(blob)) ? new FileInfo(BlobPath(blob)).Length : throw new FileNotFoundException($"blob {blob} is not in {Reference.Location}", BlobPath(blob));
+
+    public void Read(BlobDigest blob, long offset, Span<byte> buffer)
+    {
+        using var file = File.OpenHandle(BlobPath(blob));
+        BlobTable.ReadExactly(file, buffer, offset, BlobPath(blob));
+        Interlocked.Increment(ref _requests);
+        Interlocked.Add(ref _bytes, buffer.Length);
+    }
+
+    public void Dispose() { }
+}
