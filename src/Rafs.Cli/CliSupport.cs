@@ -13,7 +13,8 @@ internal static class CliSupport
             return body();
         }
         catch (Exception e) when (e is IOException or ImageException or ArgumentException or InvalidDataException
-                                   or InvalidOperationException or UnauthorizedAccessException or NotSupportedException or FormatException)
+                                   or InvalidOperationException or UnauthorizedAccessException or NotSupportedException or FormatException
+                                   or HttpRequestException or KeyNotFoundException or Rafs.Interop.PosixException)
         {
             Console.Error.WriteLine($"rafs: {e.Message}");
             return 1;

@@ -8,31 +8,68 @@ namespace Rafs.Daemon;
 /// The fanotify frontend: pre-content marks on the blobs' sparse cache files; handler threads answer each
 /// FAN_PRE_ACCESS event from the filled-chunk record when the data is there, otherwise fill the chunks first.
 /// A failure answers FAN_DENY_ERRNO(EIO), so the reader gets EIO and never unverified or missing data.
+/// A blob that becomes complete is unmarked: the kernel then reads it without asking anyone.
 /// </summary>
 public sealed class FanotifyFrontend : IDisposable
 {
-    private readonly Fanotify _group = new();
+    private readonly Fanotify _group;
     private readonly Dictionary<(ulong Device, ulong Inode), OnDemandBlob> _blobs = [];
+    private readonly HashSet<string> _marked = [];
     private readonly List<Thread> _threads = [];
     private readonly Action<string>? _log;
     private volatile bool _stopping;
-    private long _events, _filled, _denied;
+    private long _events, _filled, _denied, _fillTicks;
 
-    public FanotifyFrontend(Action<string>? log = null) => _log = log;
+    public FanotifyFrontend(Action<string>? log = null) : this(new Fanotify(), log) { }
 
+    /// <summary>Uses <paramref name="group"/>, e.g. one a supervisor created and keeps open across crashes.</summary>
+    public FanotifyFrontend(Fanotify group, Action<string>? log = null)
+    {
+        _group = group;
+        _log = log;
+    }
+
+    public Fanotify Group => _group;
     public long Events => Interlocked.Read(ref _events);
     public long EventsThatFilled => Interlocked.Read(ref _filled);
     public long Denied => Interlocked.Read(ref _denied);
+    /// <summary>Time spent in events that had to fetch, for µs-per-fill figures.</summary>
+    public TimeSpan FillTime => TimeSpan.FromTicks(Interlocked.Read(ref _fillTicks));
 
-    /// <summary>Marks the blob's cache file; call before mount(2) opens it.</summary>
+    /// <summary>Marks the blob's cache file (unless complete); call before mount(2) opens it.</summary>
     public void Register(OnDemandBlob blob)
     {
         var st = PosixFs.LStat(blob.CachePath);
-        lock (_blobs) _blobs[(st.Device, st.Inode)] = blob;
+        lock (_blobs)
+        {
+            _blobs[(st.Device, st.Inode)] = blob;
+            if (blob.IsComplete || !_marked.Add(blob.CachePath)) return;
+        }
         _group.MarkPreAccess(blob.CachePath);
     }
 
-    public void Start(int threads = 2)
+    /// <summary>Forgets a blob no mount uses any more and removes its mark.</summary>
+    public void Unregister(OnDemandBlob blob)
+    {
+        var st = PosixFs.LStat(blob.CachePath);
+        lock (_blobs) _blobs.Remove((st.Device, st.Inode));
+        RemoveMark(blob);
+    }
+
+    public bool IsMarked(OnDemandBlob blob)
+    {
+        lock (_blobs) return _marked.Contains(blob.CachePath);
+    }
+
+    private void RemoveMark(OnDemandBlob blob)
+    {
+        lock (_blobs)
+            if (!_marked.Remove(blob.CachePath)) return;
+        try { _group.Unmark(blob.CachePath); }
+        catch (PosixException e) { _log?.Invoke($"removing the mark on {blob.CachePath}: {e.Message}"); }
+    }
+
+    public void Start(int threads = 4)
     {
         for (int i = 0; i < threads; i++)
         {
@@ -47,8 +84,16 @@ public sealed class FanotifyFrontend : IDisposable
         var buffer = new byte[64 * 1024];
         while (!_stopping)
         {
-            if (!_group.WaitReadable(200)) continue;
-            foreach (var e in _group.Read(buffer)) Handle(e);   // empty when another thread took the events
+            try
+            {
+                if (!_group.WaitReadable(200)) continue;
+                foreach (var e in _group.Read(buffer)) Handle(e);   // empty when another thread took the events
+            }
+            catch (Exception ex) when (!_stopping)
+            {
+                _log?.Invoke($"fanotify handler: {ex.Message}");   // keep serving; a dead loop would hang readers
+                Thread.Sleep(50);
+            }
         }
     }
 
@@ -59,16 +104,28 @@ public sealed class FanotifyFrontend : IDisposable
         try
         {
             using var handle = new SafeFileHandle(e.Fd, ownsHandle: false);
-            var st = PosixFs.Stat(handle);
             OnDemandBlob? blob;
+            var st = PosixFs.Stat(handle);
             lock (_blobs) _blobs.TryGetValue((st.Device, st.Inode), out blob);
-            if (blob is not null && e.Count > 0 && !blob.IsComplete && !blob.IsFilled(e.Offset, e.Count))
+            if (blob is null)
             {
+                // A marked file nobody here knows (state lost): serving it would show holes as zeros.
+                throw new IOException($"no blob is registered for the cache file (device {st.Device}, inode {st.Inode})");
+            }
+            if (e.Count > 0 && !blob.IsComplete && !blob.IsFilled(e.Offset, e.Count))
+            {
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 blob.Fill(e.Offset, e.Count, handle);
+                Interlocked.Add(ref _fillTicks, System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks);
                 Interlocked.Increment(ref _filled);
+                if (blob.IsComplete)
+                {
+                    _log?.Invoke($"blob {blob.Digest.Hex} is complete: mark removed, the kernel reads it directly now");
+                    RemoveMark(blob);
+                }
             }
         }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or HttpRequestException or PosixException)
         {
             response = Fanotify.FAN_DENY_EIO;
             Interlocked.Increment(ref _denied);
@@ -77,71 +134,135 @@ public sealed class FanotifyFrontend : IDisposable
         _group.Respond(e.Fd, response);
     }
 
-    public void Dispose()
+    /// <summary>Stops the handler threads; the group closes too unless <paramref name="keepGroup"/>.</summary>
+    public void Stop(bool keepGroup = false)
     {
         _stopping = true;
         foreach (var t in _threads) t.Join();
-        _group.Dispose();
+        _threads.Clear();
+        if (!keepGroup) _group.Dispose();
     }
+
+    public void Dispose() => Stop();
 }
 
 /// <summary>
-/// An on-demand mount: the bootstrap is local and verified; every blob is a sparse cache file under fanotify
-/// marks, filled from the backend as the kernel reads. Dispose unmounts and stops the handlers.
+/// An on-demand mount: the bootstrap is local and verified; every blob is a shared sparse cache file under
+/// fanotify marks, filled from the backend as the kernel reads. Dispose unmounts and releases the blobs.
 /// </summary>
 public sealed class OnDemandMount : IDisposable
 {
-    private readonly List<OnDemandBlob> _blobs;
+    private readonly BlobCache _cache;
+    private readonly IBlobBackend _backend;
+    private readonly IDisposable? _owned;
+    private bool _disposed;
 
     public string MountPoint { get; }
+    public string Bootstrap { get; }
     public FanotifyFrontend Frontend { get; }
-    public IReadOnlyList<OnDemandBlob> Blobs => _blobs;
+    public IReadOnlyList<OnDemandBlob> Blobs { get; }
 
-    private OnDemandMount(string mountPoint, FanotifyFrontend frontend, List<OnDemandBlob> blobs)
+    private OnDemandMount(string mountPoint, string bootstrap, FanotifyFrontend frontend, BlobCache cache, IBlobBackend backend,
+        IReadOnlyList<OnDemandBlob> blobs, IDisposable? owned)
     {
         MountPoint = mountPoint;
+        Bootstrap = bootstrap;
         Frontend = frontend;
-        _blobs = blobs;
+        _cache = cache;
+        _backend = backend;
+        Blobs = blobs;
+        _owned = owned;
     }
 
+    /// <summary>A self-contained mount with its own frontend and cache (tests, benchmarks, single-image use).</summary>
     public static OnDemandMount Mount(string bootstrap, string mountPoint, IBlobBackend backend, string cacheDirectory,
-        int threads = 2, Action<string>? log = null)
+        int threads = 4, Action<string>? log = null)
     {
-        bootstrap = Path.GetFullPath(bootstrap);
-        mountPoint = Path.GetFullPath(mountPoint);
-        var slots = ImageMounter.ReadDeviceTable(bootstrap);
-        var blobs = new List<OnDemandBlob>();
         var frontend = new FanotifyFrontend(log);
+        var cache = new BlobCache(cacheDirectory);
         try
         {
-            foreach (var slot in slots)
-            {
-                var digest = BlobDigest.Parse(slot.Tag);
-                var blob = OnDemandBlob.Open(backend, digest, cacheDirectory, (long)slot.Blocks * Rafs.Format.ErofsFormat.BlockSize);
-                blobs.Add(blob);
-                if (!blob.IsComplete) frontend.Register(blob);   // marks must precede mount(2)
-            }
             frontend.Start(threads);
-            string? data = blobs.Count == 0 ? null : string.Join(',', blobs.Select(b => "device=" + b.CachePath));
-            Mounts.Mount(bootstrap, mountPoint, "erofs", Mounts.MS_RDONLY, data);
-            return new OnDemandMount(mountPoint, frontend, blobs);
+            return Mount(bootstrap, mountPoint, backend, cache, frontend, _ => null, attachOnly: false,
+                owned: new Owned(frontend, cache));
         }
         catch
         {
             frontend.Dispose();
-            foreach (var b in blobs) b.Dispose();
+            cache.Dispose();
             throw;
         }
     }
 
+    /// <summary>
+    /// Opens every blob of <paramref name="bootstrap"/>'s device table in <paramref name="cache"/>, marks the
+    /// incomplete ones, then mounts (or, with <paramref name="attachOnly"/>, takes over an existing mount whose
+    /// marks a previous handler placed, after a restart).
+    /// </summary>
+    public static OnDemandMount Mount(string bootstrap, string mountPoint, IBlobBackend backend, BlobCache cache, FanotifyFrontend frontend,
+        Func<BlobDigest, byte[]?> tableDigests, bool attachOnly, IDisposable? owned = null)
+    {
+        bootstrap = Path.GetFullPath(bootstrap);
+        mountPoint = Path.GetFullPath(mountPoint);
+        if (!attachOnly && !Directory.Exists(mountPoint))
+            throw new DirectoryNotFoundException($"mount point {mountPoint} does not exist: create it first");
+        var slots = ImageMounter.ReadDeviceTable(bootstrap);
+        var blobs = new List<OnDemandBlob>();
+        try
+        {
+            foreach (var slot in slots)
+            {
+                if (!BlobDigest.TryParse(slot.Tag, out var digest))
+                    throw new InvalidDataException($"{bootstrap}: device slot tag '{slot.Tag}' is not a blob digest");
+                var blob = cache.Acquire(backend, digest, (long)slot.Blocks * Rafs.Format.ErofsFormat.BlockSize, tableDigests(digest));
+                blobs.Add(blob);
+                frontend.Register(blob);   // marks must precede mount(2)
+            }
+            if (!attachOnly)
+            {
+                string? data = blobs.Count == 0 ? null : string.Join(',', blobs.Select(b => "device=" + b.CachePath));
+                Mounts.Mount(bootstrap, mountPoint, "erofs", Mounts.MS_RDONLY, data);
+            }
+            return new OnDemandMount(mountPoint, bootstrap, frontend, cache, backend, blobs, owned);
+        }
+        catch
+        {
+            foreach (var b in blobs) Release(cache, frontend, b, backend);
+            throw;
+        }
+    }
+
+    private static void Release(BlobCache cache, FanotifyFrontend frontend, OnDemandBlob blob, IBlobBackend backend)
+    {
+        if (cache.Release(blob, backend)) frontend.Unregister(blob);
+    }
+
+    /// <summary>Unmounts (lazily when busy) and releases the blobs; a blob no other mount uses loses its mark.</summary>
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         if (Mounts.IsMountPoint(MountPoint))
         {
             try { Mounts.Unmount(MountPoint); }
             catch (PosixException) { Mounts.Unmount(MountPoint, detach: true); }
         }
-        Frontend.Dispose();
-        foreach (var b in _blobs) b.Dispose();
+        foreach (var b in Blobs) Release(_cache, Frontend, b, _backend);
+        _owned?.Dispose();
+    }
+
+    /// <summary>Detaches from the blobs without unmounting (a daemon handing its mounts to its successor).</summary>
+    public void Abandon()
+    {
+        _disposed = true;
+    }
+
+    private sealed class Owned(FanotifyFrontend frontend, BlobCache cache) : IDisposable
+    {
+        public void Dispose()
+        {
+            frontend.Dispose();
+            cache.Dispose();
+        }
     }
 }

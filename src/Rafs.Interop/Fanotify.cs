@@ -33,6 +33,8 @@ public sealed unsafe partial class Fanotify : IDisposable
     [LibraryImport("libc", SetLastError = true)] private static partial nint read(int fd, byte* buffer, nint count);
     [LibraryImport("libc", SetLastError = true)] private static partial nint write(int fd, byte* buffer, nint count);
     [LibraryImport("libc", SetLastError = true)] private static partial int close(int fd);
+    [LibraryImport("libc", SetLastError = true)] private static partial int fcntl(int fd, int command, int argument);
+    private const int F_GETFD = 1, F_SETFD = 2, FD_CLOEXEC = 1;
     [LibraryImport("libc", SetLastError = true)] private static partial int poll(long* fds, nuint count, int timeout);
 
     private readonly SafeFileHandle _group;
@@ -49,7 +51,42 @@ public sealed unsafe partial class Fanotify : IDisposable
         _group = new SafeFileHandle(fd, ownsHandle: true);
     }
 
+    /// <summary>Adopts a group created by another process (a supervisor that keeps it alive across handler crashes).</summary>
+    public Fanotify(int inheritedFd)
+    {
+        if (fcntl(inheritedFd, F_GETFD, 0) < 0)
+            throw PosixException.FromLastError("fcntl(F_GETFD)", $"fd {inheritedFd}", "the fanotify fd was not inherited from the supervisor");
+        fcntl(inheritedFd, F_SETFD, FD_CLOEXEC);
+        _group = new SafeFileHandle(inheritedFd, ownsHandle: true);
+    }
+
     public SafeFileHandle Handle => _group;
+
+    /// <summary>Lets a child process inherit the group fd (clears close-on-exec); returns the fd number.</summary>
+    public int AllowInheritance()
+    {
+        if (fcntl(Fd, F_SETFD, 0) < 0) throw PosixException.FromLastError("fcntl(F_SETFD)", null);
+        return Fd;
+    }
+
+    /// <summary>
+    /// Answers, with EIO, permission events a crashed handler had read but not answered: their readers would
+    /// otherwise wait forever. The kernel matches responses by the event's fd number alone, and the fds died with
+    /// that process, so every plausible number is tried; numbers with no pending event are refused (ENOENT).
+    /// Call only before this process reads events itself.
+    /// </summary>
+    public int DenyOrphanedEvents(int maxFd = 1 << 16)
+    {
+        int answered = 0;
+        byte* reply = stackalloc byte[8];
+        for (int fd = 0; fd < maxFd; fd++)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(new Span<byte>(reply, 4), fd);
+            BinaryPrimitives.WriteUInt32LittleEndian(new Span<byte>(reply + 4, 4), FAN_DENY_EIO);
+            if (write(Fd, reply, 8) == 8) answered++;
+        }
+        return answered;
+    }
 
     /// <summary>Marks a file. Must happen before the file is opened by mount(2), or unfilled reads return zeros.</summary>
     public void MarkPreAccess(string path) => Mark(path, FAN_MARK_ADD);

@@ -4,6 +4,9 @@ using Rafs.Format;
 
 namespace Rafs.Storage;
 
+/// <summary>Reads <paramref name="buffer"/>.Length bytes at <paramref name="offset"/> of a blob, wherever it is.</summary>
+public delegate void RangeRead(long offset, Span<byte> buffer);
+
 /// <summary>A blob's chunk table, read from its footer and verified against the footer's table digest.</summary>
 public sealed record BlobTable(BlobFooter Footer, IReadOnlyList<BlobChunkEntry> Chunks)
 {
@@ -31,19 +34,37 @@ public sealed record BlobTable(BlobFooter Footer, IReadOnlyList<BlobChunkEntry> 
         return new BlobTable(footer, chunks);
     }
 
-    /// <summary>Reads footer then table from a local stored blob.</summary>
-    public static BlobTable Read(SafeFileHandle file, string where)
+    /// <summary>Reads and checks the footer of a blob of <paramref name="length"/> bytes, wherever it is stored.</summary>
+    public static BlobFooter ReadFooter(RangeRead read, long length, string where)
     {
-        long length = RandomAccess.GetLength(file);
         if (length < BlobFooter.FooterSize) throw new InvalidDataException($"{where}: {length} bytes is too small for a blob");
         var footerBytes = new byte[BlobFooter.FooterSize];
-        ReadExactly(file, footerBytes, length - BlobFooter.FooterSize, where);
+        read(length - BlobFooter.FooterSize, footerBytes);
         var footer = BlobFooter.Read(footerBytes, where);
         if (footer.TableOffset + footer.TableSize + BlobFooter.FooterSize != length)
             throw new InvalidDataException($"{where}: footer says the table is at {footer.TableOffset} ({footer.ChunkCount} chunks), which does not fit the blob's {length} bytes");
+        return footer;
+    }
+
+    /// <summary>Reads footer then table from a local stored blob.</summary>
+    public static BlobTable Read(SafeFileHandle file, string where)
+    {
+        var footer = ReadFooter((offset, buffer) => ReadExactly(file, buffer, offset, where), RandomAccess.GetLength(file), where);
         var table = new byte[footer.TableSize];
         ReadExactly(file, table, footer.TableOffset, where);
         return Parse(footer, table, where);
+    }
+
+    /// <summary>Reads a blob's tail (table then footer) kept on its own, as the cache keeps it.</summary>
+    public static BlobTable ReadFooterAndTable(SafeFileHandle file, long offset, long length, string where)
+    {
+        if (length < BlobFooter.FooterSize) throw new InvalidDataException($"{where}: {length} bytes is too small for a chunk table");
+        var bytes = new byte[length];
+        ReadExactly(file, bytes, offset, where);
+        var footer = BlobFooter.Read(bytes.AsSpan((int)(length - BlobFooter.FooterSize)), where);
+        if (footer.TableSize + BlobFooter.FooterSize != length)
+            throw new InvalidDataException($"{where}: {footer.ChunkCount} chunks do not fit its {length} bytes");
+        return Parse(footer, bytes.AsSpan(0, (int)footer.TableSize), where);
     }
 
     /// <summary>Decompresses one chunk and checks its sha256; the data is never returned unverified.</summary>

@@ -1,62 +1,139 @@
+using System.Buffers;
 using Microsoft.Win32.SafeHandles;
 using Rafs.Format;
 
 namespace Rafs.Storage;
 
 /// <summary>
-/// A blob's sparse cache file in the exact device layout, filled chunk by chunk from a backend when read. Every
-/// chunk is verified before it is written where the kernel can see it; a per-chunk record of what is filled
-/// (one byte per chunk, next to the cache file) lets a restarted daemon resume without fetching again.
+/// A blob's sparse cache file in the exact device layout, filled chunk by chunk from a backend when read.
+/// This is the fetch → decompress → verify → write path every kernel frontend shares: a chunk is verified
+/// against its sha256 before it is written where the kernel can see it, and a per-chunk record next to the
+/// cache file (one byte per chunk) lets a restarted daemon resume without fetching anything again.
+/// Concurrent misses on the same chunk fetch it once: a chunk is claimed by one filler, the others wait.
 /// </summary>
 public sealed class OnDemandBlob : IDisposable
 {
-    private readonly IBlobBackend _backend;
+    /// <summary>Adjacent missing chunks are fetched in one backend request up to this many stored bytes.</summary>
+    public const int MaxMergedRequest = 8 << 20;
+
     private readonly BlobChunkEntry[] _chunks;   // by device offset
-    private readonly byte[] _filled;
+    private readonly byte[] _filled;             // persisted: 1 = verified data is in the cache file
+    private readonly bool[] _inFlight;           // claimed by a filler right now
     private readonly FileStream _record;
-    private readonly object _fillLock = new();
+    private readonly object _lock = new();
+    private readonly List<IBlobBackend> _backends = [];
     private int _missing;
+    private long _chunksFetched, _bytesFetched, _requests, _failures;
 
     public BlobDigest Digest { get; }
     public BlobTable Table { get; }
     public string CachePath { get; }
+    public long DeviceSize => Table.Footer.DeviceSize;
+    public int ChunkCount => _chunks.Length;
+    public int FilledChunks => _chunks.Length - Volatile.Read(ref _missing);
     public bool IsComplete => Volatile.Read(ref _missing) == 0;
-    public long ChunksFetched { get; private set; }
+    /// <summary>Chunks this process fetched and verified (not those found in the record).</summary>
+    public long ChunksFetched => Interlocked.Read(ref _chunksFetched);
+    /// <summary>Stored (compressed) bytes this process read from backends for chunks.</summary>
+    public long BytesFetched => Interlocked.Read(ref _bytesFetched);
+    public long BackendRequests => Interlocked.Read(ref _requests);
+    /// <summary>Chunks that failed to fetch or verify (each a read answered with EIO).</summary>
+    public long Failures => Interlocked.Read(ref _failures);
 
-    private OnDemandBlob(IBlobBackend backend, BlobDigest digest, BlobTable table, string cachePath)
+    public long FilledBytes
     {
-        _backend = backend;
+        get
+        {
+            long sum = 0;
+            for (int i = 0; i < _chunks.Length; i++) if (Volatile.Read(ref _filled[i]) != 0) sum += _chunks[i].Size;
+            return sum;
+        }
+    }
+
+    private OnDemandBlob(BlobDigest digest, BlobTable table, string cachePath)
+    {
         Digest = digest;
         Table = table;
         CachePath = cachePath;
         _chunks = table.Chunks.OrderBy(c => c.DeviceOffset).ToArray();
         _record = new FileStream(cachePath + ".filled", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         _filled = new byte[_chunks.Length];
+        _inFlight = new bool[_chunks.Length];
         if (_record.Length == _filled.Length) _record.ReadExactly(_filled);
-        else _record.SetLength(_filled.Length);
+        else
+        {
+            _record.SetLength(0);   // a record of another shape is not trusted: start empty
+            _record.SetLength(_filled.Length);
+        }
         _missing = _filled.Count(b => b == 0);
     }
 
-    /// <summary>Fetches the chunk table (footer first: two range reads) and prepares the sparse cache file.</summary>
-    public static OnDemandBlob Open(IBlobBackend backend, BlobDigest digest, string cacheDirectory, long expectedDeviceSize)
+    /// <summary>
+    /// Opens the blob's cache entry: the chunk table comes from the local copy (<c>&lt;hex&gt;.table</c>) when one
+    /// was verified before, otherwise from the backend (footer, then table: two range reads), and must match
+    /// <paramref name="expectedTableDigest"/> (the manifest's annotation) when one is known.
+    /// </summary>
+    public static OnDemandBlob Open(IBlobBackend backend, BlobDigest digest, string cacheDirectory, long expectedDeviceSize,
+        byte[]? expectedTableDigest = null)
+    {
+        Directory.CreateDirectory(cacheDirectory);
+        var basePath = Path.Combine(Path.GetFullPath(cacheDirectory), digest.Hex);
+        var table = LoadLocalTable(basePath + ".table", digest) ?? FetchTable(backend, digest, basePath + ".table");
+        if (expectedTableDigest is not null && !table.Footer.TableDigest.AsSpan().SequenceEqual(expectedTableDigest))
+            throw new InvalidDataException($"blob {digest}: its chunk table is not the one the image manifest names; the blob is corrupt or substituted");
+        if (table.Footer.DeviceSize != expectedDeviceSize)
+            throw new InvalidDataException($"blob {digest}: device layout of {table.Footer.DeviceSize} bytes, the image expects {expectedDeviceSize}");
+        var cachePath = basePath + ".ondemand";
+        using (var file = File.OpenHandle(cachePath, FileMode.OpenOrCreate, FileAccess.ReadWrite))
+            if (RandomAccess.GetLength(file) != table.Footer.DeviceSize)
+            {
+                RandomAccess.SetLength(file, 0);   // a cache file of another size holds nothing we can trust
+                RandomAccess.SetLength(file, table.Footer.DeviceSize);
+                File.Delete(cachePath + ".filled");
+            }
+        var blob = new OnDemandBlob(digest, table, cachePath);
+        blob.AddBackend(backend);
+        return blob;
+    }
+
+    private static BlobTable? LoadLocalTable(string path, BlobDigest digest)
+    {
+        if (!File.Exists(path)) return null;
+        try
+        {
+            using var file = File.OpenHandle(path);
+            return BlobTable.ReadFooterAndTable(file, 0, RandomAccess.GetLength(file), $"cached table of blob {digest} ({path})");
+        }
+        catch (InvalidDataException)
+        {
+            File.Delete(path);   // damaged local copy: fetch it again
+            return null;
+        }
+    }
+
+    private static BlobTable FetchTable(IBlobBackend backend, BlobDigest digest, string localCopy)
     {
         long length = backend.GetLength(digest);
-        if (length < BlobFooter.FooterSize) throw new InvalidDataException($"blob {digest} at {backend.Name} is too small to be a blob");
-        var footerBytes = new byte[BlobFooter.FooterSize];
-        backend.Read(digest, length - BlobFooter.FooterSize, footerBytes);
-        var footer = BlobFooter.Read(footerBytes, $"blob {digest}");
-        if (footer.TableOffset + footer.TableSize + BlobFooter.FooterSize != length)
-            throw new InvalidDataException($"blob {digest}: footer does not match the blob's length {length}");
-        var tableBytes = new byte[footer.TableSize];
-        backend.Read(digest, footer.TableOffset, tableBytes);
-        var table = BlobTable.Parse(footer, tableBytes, $"blob {digest}");
-        if (footer.DeviceSize != expectedDeviceSize)
-            throw new InvalidDataException($"blob {digest}: device layout of {footer.DeviceSize} bytes, the image expects {expectedDeviceSize}");
-        Directory.CreateDirectory(cacheDirectory);
-        var cachePath = Path.Combine(Path.GetFullPath(cacheDirectory), digest.Hex + ".ondemand");
-        using (var file = File.OpenHandle(cachePath, FileMode.OpenOrCreate, FileAccess.ReadWrite))
-            if (RandomAccess.GetLength(file) != footer.DeviceSize) RandomAccess.SetLength(file, footer.DeviceSize);
-        return new OnDemandBlob(backend, digest, table, cachePath);
+        var where = $"blob {digest} at {backend.Name}";
+        var footer = BlobTable.ReadFooter((offset, buffer) => backend.Read(digest, offset, buffer), length, where);
+        var bytes = new byte[footer.TableSize + BlobFooter.FooterSize];
+        backend.Read(digest, footer.TableOffset, bytes);
+        var table = BlobTable.Parse(footer, bytes.AsSpan(0, (int)footer.TableSize), where);
+        var temporary = localCopy + $".tmp-{Environment.ProcessId}-{Environment.CurrentManagedThreadId}";
+        File.WriteAllBytes(temporary, bytes);
+        File.Move(temporary, localCopy, overwrite: true);
+        return table;
+    }
+
+    /// <summary>Another source of the same blob (a second image sharing it); fills try the newest first.</summary>
+    public void AddBackend(IBlobBackend backend)
+    {
+        lock (_backends) _backends.Add(backend);
+    }
+
+    public void RemoveBackend(IBlobBackend backend)
+    {
+        lock (_backends) _backends.Remove(backend);
     }
 
     /// <summary>True when every chunk overlapping the range is already in the cache file.</summary>
@@ -70,30 +147,142 @@ public sealed class OnDemandBlob : IDisposable
 
     /// <summary>
     /// Makes the range readable: fetches, decodes, verifies and writes (through <paramref name="target"/>, e.g. the
-    /// event's fd) every missing chunk that overlaps it. Concurrent callers fetch a chunk once.
+    /// fanotify event's fd, whose writes raise no events) every missing chunk that overlaps it. Chunks another
+    /// caller is fetching are waited for, not fetched again. Throws (and writes nothing unverified) on failure.
     /// </summary>
     public void Fill(long offset, long count, SafeFileHandle target)
     {
         var (first, last) = Overlapping(offset, count);
-        byte[]? stored = null, data = null;
-        for (int i = first; i <= last; i++)
+        var mine = new List<int>();
+        while (true)
         {
-            if (Volatile.Read(ref _filled[i]) != 0) continue;
-            lock (_fillLock)
+            bool othersBusy = false;
+            mine.Clear();
+            lock (_lock)
             {
-                if (_filled[i] != 0) continue;
-                var entry = _chunks[i];
-                stored ??= new byte[ChunkCodec.MaxCompressedSize(BlobTable.MaxChunkSize)];
-                data ??= new byte[BlobTable.MaxChunkSize];
-                _backend.Read(Digest, entry.StoredOffset, stored.AsSpan(0, entry.StoredSize));
-                BlobTable.DecodeChunk(entry, stored.AsSpan(0, entry.StoredSize), data, $"blob {Digest}");
-                RandomAccess.Write(target, data.AsSpan(0, entry.Size), entry.DeviceOffset);
-                _filled[i] = 1;
-                RandomAccess.Write(_record.SafeFileHandle, _filled.AsSpan(i, 1), i);
-                _missing--;
-                ChunksFetched++;
+                for (int i = first; i <= last; i++)
+                {
+                    if (_filled[i] != 0) continue;
+                    if (_inFlight[i]) { othersBusy = true; continue; }
+                    _inFlight[i] = true;
+                    mine.Add(i);
+                }
+                if (mine.Count == 0)
+                {
+                    if (!othersBusy) return;
+                    Monitor.Wait(_lock, 1000);   // woken when a filler finishes; then look again
+                    continue;
+                }
+            }
+            try
+            {
+                FetchClaimed(mine, target);
+            }
+            finally
+            {
+                lock (_lock)
+                {
+                    foreach (int i in mine) _inFlight[i] = false;
+                    Monitor.PulseAll(_lock);
+                }
             }
         }
+    }
+
+    /// <summary>Fetches the claimed chunks, merging runs that are adjacent in the stored blob into one request.</summary>
+    private void FetchClaimed(List<int> claimed, SafeFileHandle target)
+    {
+        var ordered = claimed.Select(i => (Index: i, Entry: _chunks[i])).OrderBy(c => c.Entry.StoredOffset).ToList();
+        byte[] data = ArrayPool<byte>.Shared.Rent(BlobTable.MaxChunkSize);
+        try
+        {
+            int start = 0;
+            while (start < ordered.Count)
+            {
+                int end = start + 1;
+                long runStart = ordered[start].Entry.StoredOffset;
+                long runEnd = runStart + ordered[start].Entry.StoredSize;
+                while (end < ordered.Count && ordered[end].Entry.StoredOffset == runEnd &&
+                       runEnd + ordered[end].Entry.StoredSize - runStart <= MaxMergedRequest)
+                    runEnd += ordered[end++].Entry.StoredSize;
+                FetchRun(ordered, start, end, runStart, (int)(runEnd - runStart), data, target);
+                start = end;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(data);
+        }
+    }
+
+    private void FetchRun(List<(int Index, BlobChunkEntry Entry)> ordered, int start, int end, long runStart, int runLength,
+        byte[] data, SafeFileHandle target)
+    {
+        byte[] stored = ArrayPool<byte>.Shared.Rent(Math.Max(runLength, 1));
+        try
+        {
+            try
+            {
+                ReadFromBackends(runStart, stored.AsSpan(0, runLength));
+                Interlocked.Increment(ref _requests);
+                Interlocked.Add(ref _bytesFetched, runLength);
+            }
+            catch
+            {
+                Interlocked.Add(ref _failures, end - start);
+                throw;
+            }
+            for (int k = start; k < end; k++)
+            {
+                var (index, entry) = ordered[k];
+                try
+                {
+                    BlobTable.DecodeChunk(entry, stored.AsSpan((int)(entry.StoredOffset - runStart), entry.StoredSize), data, $"blob {Digest}");
+                }
+                catch
+                {
+                    Interlocked.Increment(ref _failures);
+                    throw;
+                }
+                RandomAccess.Write(target, data.AsSpan(0, entry.Size), entry.DeviceOffset);
+                MarkFilled(index);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(stored);
+        }
+    }
+
+    private void ReadFromBackends(long offset, Span<byte> buffer)
+    {
+        IBlobBackend[] backends;
+        lock (_backends) backends = [.. Enumerable.Reverse(_backends)];
+        if (backends.Length == 0) throw new IOException($"blob {Digest}: no source is attached to fetch it from");
+        for (int b = 0; ; b++)
+        {
+            try
+            {
+                backends[b].Read(Digest, offset, buffer);
+                return;
+            }
+            catch (Exception e) when (b + 1 < backends.Length && e is IOException or InvalidDataException or HttpRequestException)
+            {
+                // the next source of the same blob may still answer
+            }
+        }
+    }
+
+    private void MarkFilled(int index)
+    {
+        lock (_lock)
+        {
+            if (_filled[index] != 0) return;
+            _filled[index] = 1;
+            RandomAccess.Write(_record.SafeFileHandle, _filled.AsSpan(index, 1), index);
+            _missing--;
+        }
+        Interlocked.Increment(ref _chunksFetched);
     }
 
     /// <summary>Chunk indexes [first, last] whose device range overlaps [offset, offset + count); empty when none.</summary>
@@ -114,4 +303,67 @@ public sealed class OnDemandBlob : IDisposable
     private static long RoundToBlock(int size) => (size + ErofsFormat.BlockSize - 1L) & ~(ErofsFormat.BlockSize - 1L);
 
     public void Dispose() => _record.Dispose();
+}
+
+/// <summary>
+/// The host's blob cache: one <see cref="OnDemandBlob"/> per digest, shared by every image that names it, so a
+/// blob common to many images is fetched and stored once. Entries are reference-counted by their users.
+/// </summary>
+public sealed class BlobCache(string directory) : IDisposable
+{
+    private readonly Dictionary<BlobDigest, (OnDemandBlob Blob, int Users)> _entries = [];
+
+    public string Directory { get; } = Path.GetFullPath(directory);
+
+    public OnDemandBlob Acquire(IBlobBackend backend, BlobDigest digest, long deviceSize, byte[]? tableDigest)
+    {
+        lock (_entries)
+        {
+            if (_entries.TryGetValue(digest, out var entry))
+            {
+                if (entry.Blob.DeviceSize != deviceSize)
+                    throw new InvalidDataException($"blob {digest}: device layout of {entry.Blob.DeviceSize} bytes, the image expects {deviceSize}");
+                if (tableDigest is not null && !entry.Blob.Table.Footer.TableDigest.AsSpan().SequenceEqual(tableDigest))
+                    throw new InvalidDataException($"blob {digest}: its chunk table is not the one the image manifest names");
+                entry.Blob.AddBackend(backend);
+                _entries[digest] = (entry.Blob, entry.Users + 1);
+                return entry.Blob;
+            }
+            var blob = OnDemandBlob.Open(backend, digest, Directory, deviceSize, tableDigest);
+            _entries[digest] = (blob, 1);
+            return blob;
+        }
+    }
+
+    /// <summary>Drops one user; returns true when that was the last and the blob was closed.</summary>
+    public bool Release(OnDemandBlob blob, IBlobBackend backend)
+    {
+        lock (_entries)
+        {
+            blob.RemoveBackend(backend);
+            if (!_entries.TryGetValue(blob.Digest, out var entry)) return false;
+            if (entry.Users > 1)
+            {
+                _entries[blob.Digest] = (entry.Blob, entry.Users - 1);
+                return false;
+            }
+            _entries.Remove(blob.Digest);
+            blob.Dispose();
+            return true;
+        }
+    }
+
+    public IReadOnlyList<OnDemandBlob> Blobs
+    {
+        get { lock (_entries) return _entries.Values.Select(e => e.Blob).ToList(); }
+    }
+
+    public void Dispose()
+    {
+        lock (_entries)
+        {
+            foreach (var e in _entries.Values) e.Blob.Dispose();
+            _entries.Clear();
+        }
+    }
 }

@@ -1,0 +1,212 @@
+using System.Text.Json;
+using Rafs.Interop;
+using Rafs.Storage;
+using Rafs.Storage.Remote;
+
+namespace Rafs.Daemon;
+
+/// <summary>
+/// The daemon's mounts: each is an image source (registry, HTTP, directory), its verified bootstrap and an
+/// <see cref="OnDemandMount"/> over the host-wide <see cref="BlobCache"/>. The list is persisted in the state
+/// directory after every change so a restarted worker takes the kernel's mounts over instead of losing them.
+/// </summary>
+public sealed class MountManager : IDisposable
+{
+    private sealed record Entry(MountRecord Record, IImageSource Source, OnDemandMount Mount);
+
+    private readonly Dictionary<string, Entry> _mounts = [];
+    private readonly object _lock = new();
+    private readonly string _statePath;
+    private readonly Action<string> _log;
+
+    public BlobCache Cache { get; }
+    public FanotifyFrontend Frontend { get; }
+
+    public MountManager(string stateDirectory, FanotifyFrontend frontend, Action<string> log)
+    {
+        Directory.CreateDirectory(stateDirectory);
+        _statePath = Path.Combine(stateDirectory, "mounts.json");
+        Cache = new BlobCache(Path.Combine(stateDirectory, "cache"));
+        Frontend = frontend;
+        _log = log;
+    }
+
+    public static RemoteOptions OptionsOf(MountRequest r) => new()
+    {
+        PlainHttp = r.PlainHttp,
+        CaFile = r.CaFile,
+        Credentials = r.Credentials,
+        DockerConfigPath = r.DockerConfig,
+        Mirrors = r.Mirrors,
+        RequestTimeout = r.TimeoutMs is { } ms ? TimeSpan.FromMilliseconds(ms) : new RemoteOptions().RequestTimeout,
+        Retries = r.Retries ?? new RemoteOptions().Retries,
+    };
+
+    /// <summary>Fetches the manifest and bootstrap (verified), opens the blobs and mounts.</summary>
+    public MountStatus Mount(MountRequest request)
+    {
+        var mountPoint = Path.GetFullPath(request.MountPoint);
+        request.MountPoint = mountPoint;
+        lock (_lock)
+            if (_mounts.ContainsKey(mountPoint)) throw new InvalidOperationException($"{mountPoint} is already a Rafs mount; unmount it first");
+        if (Mounts.IsMountPoint(mountPoint)) throw new InvalidOperationException($"{mountPoint} is already a mount point");
+        var source = ImageSources.Open(request.Reference, OptionsOf(request));
+        try
+        {
+            var manifest = source.GetManifest();
+            _log($"mounting {source.Reference} ({manifest.ManifestDigest}) on {mountPoint}: {manifest.Blobs.Count} blob(s)");
+            var bootstrap = ImageSources.FetchBootstrap(source, manifest, Cache.Directory);
+            var record = new MountRecord
+            {
+                Request = request,
+                Manifest = manifest.ManifestDigest.ToString(),
+                Bootstrap = bootstrap,
+                Tables = manifest.Blobs.Where(b => RafsManifest.TableDigest(b) is not null)
+                    .ToDictionary(b => b.BlobDigest.ToString(), b => b.Annotation(RafsMediaTypes.AnnotationTableDigest)!),
+            };
+            var mount = OnDemandMount.Mount(bootstrap, mountPoint, source.Blobs, Cache, Frontend, TablesOf(record), attachOnly: false);
+            var entry = new Entry(record, source, mount);
+            lock (_lock)
+            {
+                _mounts[mountPoint] = entry;
+                Save();
+            }
+            return StatusOf(entry);
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
+    }
+
+    private static Func<BlobDigest, byte[]?> TablesOf(MountRecord record) => digest =>
+        record.Tables.TryGetValue(digest.ToString(), out var text) && BlobDigest.TryParse(text, out var d) ? Convert.FromHexString(d.Hex) : null;
+
+    /// <summary>
+    /// Takes over the mounts a previous worker recorded that the kernel still has: blobs are reopened from the
+    /// local cache (no network needed), the marks it placed still stand in the inherited group.
+    /// </summary>
+    public int Reattach()
+    {
+        if (!File.Exists(_statePath)) return 0;
+        List<MountRecord> records;
+        try
+        {
+            records = JsonSerializer.Deserialize(File.ReadAllBytes(_statePath), DaemonJson.Default.ListMountRecord) ?? [];
+        }
+        catch (JsonException e)
+        {
+            _log($"{_statePath} is unreadable ({e.Message}); starting with no mounts");
+            return 0;
+        }
+        int attached = 0;
+        foreach (var record in records)
+        {
+            var mountPoint = record.Request.MountPoint;
+            if (!Mounts.IsMountPoint(mountPoint))
+            {
+                _log($"{mountPoint} is no longer mounted; forgetting it");
+                continue;
+            }
+            IImageSource? source = null;
+            try
+            {
+                source = ImageSources.Open(record.Request.Reference, OptionsOf(record.Request));
+                var mount = OnDemandMount.Mount(record.Bootstrap, mountPoint, source.Blobs, Cache, Frontend, TablesOf(record), attachOnly: true);
+                lock (_lock) _mounts[mountPoint] = new Entry(record, source, mount);
+                attached++;
+                _log($"took over {mountPoint} ({record.Request.Reference})");
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or PosixException)
+            {
+                source?.Dispose();
+                _log($"cannot take over {mountPoint}: {e.Message}; unmounting it so readers get errors, not holes");
+                try { Mounts.Unmount(mountPoint, detach: true); } catch (PosixException) { }
+            }
+        }
+        lock (_lock) Save();
+        return attached;
+    }
+
+    public void Unmount(string mountPoint)
+    {
+        mountPoint = Path.GetFullPath(mountPoint);
+        Entry? entry;
+        lock (_lock)
+        {
+            if (!_mounts.Remove(mountPoint, out entry))
+                throw new KeyNotFoundException($"{mountPoint} is not mounted by this daemon");
+            Save();
+        }
+        entry.Mount.Dispose();
+        entry.Source.Dispose();
+        _log($"unmounted {mountPoint}");
+    }
+
+    public List<MountStatus> List()
+    {
+        lock (_lock) return _mounts.Values.Select(StatusOf).OrderBy(m => m.MountPoint, StringComparer.Ordinal).ToList();
+    }
+
+    public int Count
+    {
+        get { lock (_lock) return _mounts.Count; }
+    }
+
+    private MountStatus StatusOf(Entry e) => new()
+    {
+        MountPoint = e.Mount.MountPoint,
+        Reference = e.Record.Request.Reference,
+        Manifest = e.Record.Manifest,
+        Bootstrap = e.Record.Bootstrap,
+        BackendBytes = e.Source.Counters.BytesRead,
+        BackendRequests = e.Source.Counters.Requests,
+        BackendRetries = e.Source.Counters.Retries,
+        Blobs = e.Mount.Blobs.Select(b => new BlobStatus
+        {
+            Digest = b.Digest.ToString(),
+            DeviceSize = b.DeviceSize,
+            Chunks = b.ChunkCount,
+            FilledChunks = b.FilledChunks,
+            FilledBytes = b.FilledBytes,
+            FetchedBytes = b.BytesFetched,
+            FetchedChunks = b.ChunksFetched,
+            Requests = b.BackendRequests,
+            Failures = b.Failures,
+            Complete = b.IsComplete,
+            Marked = Frontend.IsMarked(b),
+        }).ToList(),
+    };
+
+    private void Save()
+    {
+        var records = _mounts.Values.Select(e => e.Record).ToList();
+        var temporary = _statePath + ".tmp";
+        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.None))
+        {
+            File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);   // may hold credentials
+            JsonSerializer.Serialize(file, records, DaemonJson.Default.ListMountRecord);
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(temporary, _statePath, overwrite: true);
+    }
+
+    /// <summary>Unmounts everything (the daemon is shutting down cleanly) and forgets it.</summary>
+    public void UnmountAll()
+    {
+        List<string> all;
+        lock (_lock) all = [.. _mounts.Keys];
+        foreach (var m in all)
+        {
+            try { Unmount(m); }
+            catch (Exception e) when (e is PosixException or IOException or KeyNotFoundException) { _log($"unmounting {m}: {e.Message}"); }
+        }
+    }
+
+    public void Dispose()
+    {
+        UnmountAll();
+        Cache.Dispose();
+    }
+}

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Rafs.Interop;
+
+namespace Rafs.Daemon;
+
+/// <summary>
+/// <c>rafs daemon</c>: a small supervisor that owns the fanotify group and runs the worker as a child that
+/// inherits it. fanotify fails open (a closed group turns unfilled reads into zeros), so the group must outlive
+/// any worker crash: the supervisor restarts the worker, which answers the dead worker's pending events with EIO
+/// and takes the mounts over from the state file. SIGTERM/SIGINT stop the worker cleanly, then the supervisor.
+/// </summary>
+public static partial class Supervisor
+{
+    [LibraryImport("libc", SetLastError = true)] private static partial int kill(int pid, int signal);
+    private const int SIGTERM = 15;
+    private const int MaxCrashesPerMinute = 10;
+
+    public static int Run(DaemonOptions options)
+    {
+        using var group = new Fanotify();
+        int fd = group.AllowInheritance();
+        bool stopping = false;
+        Process? worker = null;
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stopping = true;
+            if (worker is { HasExited: false }) kill(worker.Id, SIGTERM);
+        }
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        var crashes = new Queue<DateTime>();
+        int restarts = 0;
+        DaemonHost.Log($"supervisor {Environment.ProcessId} holds the fanotify group (fd {fd})");
+        while (true)
+        {
+            worker = StartWorker(options, fd, restarts);
+            worker.WaitForExit();
+            int code = worker.ExitCode;
+            if (code == 0 || stopping)
+            {
+                DaemonHost.Log($"worker exited ({code}); supervisor stops");
+                return code;
+            }
+            crashes.Enqueue(DateTime.UtcNow);
+            while (crashes.Count > 0 && crashes.Peek() < DateTime.UtcNow.AddMinutes(-1)) crashes.Dequeue();
+            if (crashes.Count > MaxCrashesPerMinute)
+            {
+                DaemonHost.Log($"worker crashed {crashes.Count} times in a minute; giving up and unmounting everything");
+                DetachAll(options);
+                return 1;
+            }
+            restarts++;
+            DaemonHost.Log($"worker {worker.Id} died (exit {code}); restarting it (restart {restarts})");
+            Thread.Sleep(200);
+        }
+    }
+
+    private static Process StartWorker(DaemonOptions options, int fd, int restarts)
+    {
+        var start = new ProcessStartInfo(SelfLauncher.Executable) { UseShellExecute = false };
+        foreach (var a in SelfLauncher.Prefix) start.ArgumentList.Add(a);
+        foreach (var a in new[]
+                 {
+                     "daemon", "--worker", "--fanotify-fd", fd.ToString(), "--socket", options.Socket,
+                     "--state-dir", options.StateDirectory, "--threads", options.Threads.ToString(),
+                 })
+            start.ArgumentList.Add(a);
+        start.Environment["RAFS_SUPERVISOR_PID"] = Environment.ProcessId.ToString();
+        start.Environment["RAFS_WORKER_RESTARTS"] = restarts.ToString();
+        return Process.Start(start) ?? throw new IOException("could not start the daemon worker");
+    }
+
+    /// <summary>Last resort before the group closes: lazily unmount what the state file lists, so no hole reads as zeros.</summary>
+    private static void DetachAll(DaemonOptions options)
+    {
+        var state = Path.Combine(options.StateDirectory, "mounts.json");
+        if (!File.Exists(state)) return;
+        try
+        {
+            foreach (var r in JsonSerializer.Deserialize(File.ReadAllBytes(state), DaemonJson.Default.ListMountRecord) ?? [])
+                if (Mounts.IsMountPoint(r.Request.MountPoint))
+                    Mounts.Unmount(r.Request.MountPoint, detach: true);
+        }
+        catch (Exception e) when (e is JsonException or PosixException or IOException)
+        {
+            DaemonHost.Log($"unmounting after repeated crashes: {e.Message}");
+        }
+    }
+}
+
+/// <summary>How this program starts itself again (apphost/NativeAOT binary, or `dotnet rafs.dll`).</summary>
+public static class SelfLauncher
+{
+    public static string Executable => Environment.ProcessPath ?? throw new InvalidOperationException("cannot tell this program's path");
+
+    public static IReadOnlyList<string> Prefix =>
+        Path.GetFileNameWithoutExtension(Executable) == "dotnet" ? [Path.Combine(AppContext.BaseDirectory, "rafs.dll")] : [];
+}
