@@ -115,9 +115,15 @@ public sealed class OnDemandBlob : IDisposable
     {
         long length = backend.GetLength(digest);
         var where = $"blob {digest} at {backend.Name}";
-        var footer = BlobTable.ReadFooter((offset, buffer) => backend.Read(digest, offset, buffer), length, where);
+        byte[] footerBytes = [];
+        var footer = BlobTable.ReadFooter((offset, buffer) =>
+        {
+            backend.Read(digest, offset, buffer);
+            footerBytes = buffer.ToArray();
+        }, length, where);
         var bytes = new byte[footer.TableSize + BlobFooter.FooterSize];
-        backend.Read(digest, footer.TableOffset, bytes);
+        backend.Read(digest, footer.TableOffset, bytes.AsSpan(0, (int)footer.TableSize));
+        footerBytes.CopyTo(bytes.AsSpan((int)footer.TableSize));
         var table = BlobTable.Parse(footer, bytes.AsSpan(0, (int)footer.TableSize), where);
         var temporary = localCopy + $".tmp-{Environment.ProcessId}-{Environment.CurrentManagedThreadId}";
         File.WriteAllBytes(temporary, bytes);

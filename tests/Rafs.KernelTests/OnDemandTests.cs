@@ -62,7 +62,7 @@ public sealed class OnDemandTests
         using (var mount = OnDemandMount.Mount(boot, mnt, again, cache))
         {
             TreeComparer.AssertSame(src, mnt);
-            Assert.Equal(tableAndFooter, again.BytesRead);
+            Assert.Equal(0, again.BytesRead);          // the verified table is cached locally too
             Assert.Equal(0, mount.Frontend.Events);    // complete blobs carry no marks
         }
     }

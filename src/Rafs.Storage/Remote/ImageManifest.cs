@@ -34,6 +34,7 @@ public sealed class OciDescriptor
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public Dictionary<string, string>? Annotations { get; set; }
 
+    [JsonIgnore]
     public BlobDigest BlobDigest => Storage.BlobDigest.TryParse(Digest, out var d) && Digest.StartsWith("sha256:", StringComparison.Ordinal)
         ? d : throw new InvalidDataException($"descriptor digest '{Digest}' is not a sha256 digest");
 
@@ -47,8 +48,13 @@ public sealed class OciManifest
     [JsonPropertyName("artifactType")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? ArtifactType { get; set; }
-    [JsonPropertyName("config")] public OciDescriptor Config { get; set; } = new();
-    [JsonPropertyName("layers")] public List<OciDescriptor> Layers { get; set; } = [];
+    /// <summary>Null in an index (which has manifests instead).</summary>
+    [JsonPropertyName("config")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public OciDescriptor? Config { get; set; } = new();
+    [JsonPropertyName("layers")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public List<OciDescriptor>? Layers { get; set; } = [];
     [JsonPropertyName("manifests")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public List<OciDescriptor>? Manifests { get; set; }
@@ -97,7 +103,7 @@ public sealed record RafsManifest(OciManifest Oci, BlobDigest ManifestDigest, Oc
     public static RafsManifest FromOci(OciManifest oci, BlobDigest digest, string where)
     {
         if (oci.SchemaVersion != 2) throw new InvalidDataException($"{where}: schemaVersion {oci.SchemaVersion}, expected 2");
-        if (oci.Layers.Count == 0 || oci.Layers[^1].MediaType != RafsMediaTypes.Bootstrap)
+        if (oci.Config is null || oci.Layers is null || oci.Layers.Count == 0 || oci.Layers[^1].MediaType != RafsMediaTypes.Bootstrap)
             throw new InvalidDataException($"{where}: not a Rafs image (the last layer must be {RafsMediaTypes.Bootstrap}); " +
                                            "push it with 'rafs push' or convert it first");
         var blobs = oci.Layers.Take(oci.Layers.Count - 1).ToList();

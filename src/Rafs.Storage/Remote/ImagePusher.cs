@@ -63,7 +63,7 @@ public static class ImagePusher
         File.WriteAllBytes(configPath, config);
         try
         {
-            foreach (var (digest, path) in files.Append((manifest.Config.BlobDigest, configPath)))
+            foreach (var (digest, path) in files.Append((manifest.Config!.BlobDigest, configPath)))
             {
                 if (client.HasBlob(digest))
                 {
@@ -107,12 +107,15 @@ public static class ImagePusher
             progress?.Invoke($"{digest}: {size} bytes written");
         }
         foreach (var (digest, path) in files) Put(digest, t => File.Copy(path, t, overwrite: true), new FileInfo(path).Length);
-        Put(manifest.Config.BlobDigest, t => File.WriteAllBytes(t, config), config.Length);
+        Put(manifest.Config!.BlobDigest, t => File.WriteAllBytes(t, config), config.Length);
         Put(manifestDigest, t => File.WriteAllBytes(t, manifestBytes), manifestBytes.Length);
 
         File.WriteAllText(Path.Combine(target.Location, "oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}");
         var indexPath = Path.Combine(target.Location, "index.json");
-        var index = File.Exists(indexPath) ? RafsManifest.ParseOci(File.ReadAllBytes(indexPath), indexPath) : new OciManifest { MediaType = RafsMediaTypes.Index, Layers = [] };
+        var index = File.Exists(indexPath) ? RafsManifest.ParseOci(File.ReadAllBytes(indexPath), indexPath) : new OciManifest { MediaType = RafsMediaTypes.Index, Config = null, Layers = null };
+        index.Config = null;   // an index has manifests, not config and layers
+        index.Layers = null;
+        index.MediaType = RafsMediaTypes.Index;
         index.Manifests ??= [];
         var tag = target.Tag ?? "latest";
         index.Manifests.RemoveAll(m => m.Annotation(RafsMediaTypes.AnnotationRefName) == tag);

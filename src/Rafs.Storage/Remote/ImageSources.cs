@@ -74,7 +74,7 @@ internal abstract class ManifestSizedSource : IBlobBackend
     protected void Learn(RafsManifest manifest)
     {
         lock (_sizes)
-            foreach (var d in manifest.Oci.Layers) _sizes[d.BlobDigest] = d.Size;
+            foreach (var d in manifest.Oci.Layers ?? []) _sizes[d.BlobDigest] = d.Size;
     }
 
     public long GetLength(BlobDigest blob)

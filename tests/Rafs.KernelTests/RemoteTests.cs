@@ -1,0 +1,296 @@
+using System.Diagnostics;
+using System.Text;
+using Rafs.Interop;
+using Rafs.Storage;
+
+namespace Rafs.KernelTests;
+
+/// <summary>
+/// On-demand images end to end: `rafs push` to Debian's docker-registry (or an OCI layout served over HTTP),
+/// `rafs mount REF` through the daemon (started on demand), the kernel reading through fanotify.
+/// </summary>
+[Trait("Category", "Remote")]
+public sealed class RemoteTests
+{
+    private const string Repo = "test/img";
+
+    private static (string Boot, string Blobs) Build(Scratch scratch, string src, string name = "image")
+    {
+        var boot = scratch.PathOf(name + ".boot");
+        var blobs = scratch.PathOf(name + "-blobs");
+        RafsCli.Ok("build", src, "--bootstrap", boot, "--blob-dir", blobs, "--chunk-size", "256K");
+        return (boot, blobs);
+    }
+
+    /// <summary>25 distinct ~1 MiB random files and a tiny one: big enough that laziness shows.</summary>
+    private static string LargeTree(Scratch scratch)
+    {
+        var src = scratch.Dir("large");
+        var random = new Random(5);
+        for (int i = 0; i < 25; i++)
+        {
+            var data = new byte[(1 << 20) + 1000 * i];
+            random.NextBytes(data);
+            File.WriteAllBytes(Path.Combine(src, $"big-{i:D2}"), data);
+        }
+        File.WriteAllText(Path.Combine(src, "tiny.txt"), "tiny and lazy\n");
+        return src;
+    }
+
+    private static BlobTable TableOf(string blobs) =>
+        Directory.GetFiles(blobs).Select(p => { using var f = File.OpenHandle(p); return BlobTable.Read(f, p); }).Single();
+
+    private static void AssertDaemonGone(DaemonSession daemon, string mnt)
+    {
+        Assert.False(Mounts.IsMountPoint(mnt), $"{mnt} is still mounted");
+        for (int i = 0; i < 50 && daemon.DaemonPids().Count > 0; i++) Thread.Sleep(100);
+        Assert.Empty(daemon.DaemonPids());
+        Assert.False(File.Exists(daemon.Socket));
+    }
+
+    [Fact]
+    public void PushedImageMountsColdFromTheRegistryAndMatchesTheSource()
+    {
+        using var scratch = new Scratch();
+        using var registry = new RegistryServer(scratch);
+        var src = scratch.PathOf("src");
+        RichTree.Create(src, new RichTreeOptions { HugeSparseFiles = false });
+        var (boot, blobs) = Build(scratch, src);
+        var reference = $"{registry.Host}/{Repo}:v1";
+        var push = RafsCli.Ok("push", boot, reference, "--blob-dir", blobs);
+        Assert.Contains("0 already there", push.Stdout);
+        // Pushing again uploads nothing: the registry has every blob.
+        Assert.Contains("0 blob(s) uploaded", RafsCli.Ok("push", boot, reference, "--blob-dir", blobs).Stdout);
+
+        using var daemon = new DaemonSession(scratch);
+        var mnt = scratch.Dir("mnt");
+        daemon.Mount(reference, mnt);
+        var before = daemon.Status(mnt);
+        Assert.All(before.Blobs, b => Assert.Equal(0, b.FetchedBytes));   // cold: mounting fetched no chunk
+        TreeComparer.AssertSame(src, mnt);
+        var after = daemon.Status(mnt);
+        Assert.All(after.Blobs, b => Assert.True(b.Complete && !b.Marked, $"blob {b.Digest} not complete/unmarked after a full read"));
+        Assert.Equal(0, daemon.Client.Status().EventsDenied);
+        Assert.Contains("rafs_fanotify_events_total", daemon.Client.Metrics());
+        var status = RafsCli.Ok(["status", .. daemon.Flags]).Stdout;
+        Assert.Contains("complete", status);
+
+        RafsCli.Ok(["umount", mnt, .. daemon.Flags]);
+        Assert.False(Mounts.IsMountPoint(mnt));
+        Assert.Empty(daemon.Client.List());
+        daemon.Stop();
+        AssertDaemonGone(daemon, mnt);
+    }
+
+    [Fact]
+    public void ReadingOneSmallFileFetchesOnlyItsChunkPlusBootstrapAndTables()
+    {
+        using var scratch = new Scratch();
+        using var registry = new RegistryServer(scratch);
+        var src = LargeTree(scratch);
+        var (boot, blobs) = Build(scratch, src);
+        var reference = $"{registry.Host}/{Repo}:lazy";
+        RafsCli.Ok("push", boot, reference, "--blob-dir", blobs);
+        var table = TableOf(blobs);
+        using var daemon = new DaemonSession(scratch);
+        var mnt = scratch.Dir("mnt");
+        daemon.Mount(reference, mnt);
+
+        Assert.Equal("tiny and lazy\n", File.ReadAllText(Path.Combine(mnt, "tiny.txt")));
+        var status = daemon.Status(mnt);
+        long tinyChunk = table.Chunks.Single(c => c.Size == "tiny and lazy\n".Length).StoredSize;
+        long bootstrap = new FileInfo(boot).Length;
+        long tables = table.Footer.TableSize + BlobFooter.FooterSize;
+        long manifest = ManifestSize(registry, "lazy");
+        long allowed = manifest + bootstrap + tables + tinyChunk;
+        Assert.True(status.BackendBytes <= allowed,
+            $"fetched {status.BackendBytes} bytes; manifest {manifest} + bootstrap {bootstrap} + table {tables} + chunk {tinyChunk} = {allowed}");
+        Assert.Equal(tinyChunk, status.Blobs.Single().FetchedBytes);
+        Assert.True(status.BackendBytes * 50 < table.StoredChunkBytes, "reading one tiny file fetched more than 2% of the image");
+    }
+
+    private static long ManifestSize(RegistryServer registry, string tag)
+    {
+        using var http = new HttpClient();
+        var request = new HttpRequestMessage(HttpMethod.Get, $"http://{registry.Host}/v2/{Repo}/manifests/{tag}");
+        request.Headers.Accept.ParseAdd("application/vnd.oci.image.manifest.v1+json");
+        using var response = http.Send(request);
+        response.EnsureSuccessStatusCode();
+        return response.Content.ReadAsByteArrayAsync().Result.Length;
+    }
+
+    [Fact]
+    public void TokenAuthenticatedRegistryServesPushAndMount()
+    {
+        using var scratch = new Scratch();
+        var bundle = scratch.PathOf("token-signer.pem");
+        using var signer = new TokenSigner(bundle);
+        using var issuer = TestHttpServer.TokenIssuer(signer, "alice", "s3cret");
+        using var registry = new RegistryServer(scratch, tokenAuth: ($"{issuer.Url}/token", "rafs-registry", signer.Issuer, bundle));
+        var src = scratch.PathOf("src");
+        RichTree.Create(src, new RichTreeOptions { HugeSparseFiles = false, MaxLengthNames = false });
+        var (boot, blobs) = Build(scratch, src);
+        var reference = $"{registry.Host}/{Repo}:auth";
+
+        var denied = RafsCli.Run("push", boot, reference, "--blob-dir", blobs, "--credentials", "alice:wrong");
+        Assert.NotEqual(0, denied.Exit);
+        Assert.Contains("401", denied.Stderr);
+        RafsCli.Ok("push", boot, reference, "--blob-dir", blobs, "--credentials", "alice:s3cret");
+
+        // Credentials for the mount come from a docker config.json, as `docker login` writes it.
+        var dockerConfig = scratch.PathOf("docker-config.json");
+        var auth = Convert.ToBase64String(Encoding.UTF8.GetBytes("alice:s3cret"));
+        File.WriteAllText(dockerConfig, "{\"auths\":{\"" + registry.Host + "\":{\"auth\":\"" + auth + "\"}}}");
+        using var daemon = new DaemonSession(scratch);
+        var mnt = scratch.Dir("mnt");
+        var anonymous = RafsCli.Run(["mount", reference, mnt, .. daemon.Flags]);
+        Assert.NotEqual(0, anonymous.Exit);
+        daemon.Mount(reference, mnt, "--docker-config", dockerConfig);
+        TreeComparer.AssertSame(src, mnt);
+        Assert.True(issuer.Requests >= 2, "the token server was never asked");
+    }
+
+    [Fact]
+    public void PlainHttpRangeServingOfAnOciLayout()
+    {
+        using var scratch = new Scratch();
+        var src = LargeTree(scratch);
+        var (boot, blobs) = Build(scratch, src);
+        var layout = scratch.PathOf("layout");
+        RafsCli.Ok("push", boot, layout + ":v2", "--blob-dir", blobs);
+        using var server = TestHttpServer.Files(layout);
+        using var daemon = new DaemonSession(scratch);
+        var mnt = scratch.Dir("mnt");
+        daemon.Mount($"{server.Url}#v2", mnt);
+        Assert.Equal("tiny and lazy\n", File.ReadAllText(Path.Combine(mnt, "tiny.txt")));
+        var table = TableOf(blobs);
+        var status = daemon.Status(mnt);
+        Assert.True(status.BackendBytes * 50 < table.StoredChunkBytes, $"fetched {status.BackendBytes} bytes for one tiny file");
+        TreeComparer.AssertSame(src, mnt);
+        Assert.Equal(table.StoredChunkBytes, daemon.Status(mnt).Blobs.Single().FetchedBytes);   // each chunk once
+    }
+
+    [Fact]
+    public void KilledWorkerIsReplacedAndAFullRestartFetchesNothingAgain()
+    {
+        using var scratch = new Scratch();
+        using var registry = new RegistryServer(scratch);
+        var src = LargeTree(scratch);
+        var (boot, blobs) = Build(scratch, src);
+        var reference = $"{registry.Host}/{Repo}:restart";
+        RafsCli.Ok("push", boot, reference, "--blob-dir", blobs);
+        var files = Directory.GetFiles(src).Select(Path.GetFileName).Order().ToList();
+        using var daemon = new DaemonSession(scratch);
+        var mnt = scratch.Dir("mnt");
+        daemon.Mount(reference, mnt);
+
+        void ReadAndCheck(IEnumerable<string?> names)
+        {
+            foreach (var name in names)
+                Assert.True(File.ReadAllBytes(Path.Combine(mnt, name!)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(src, name!))), name);
+        }
+        var firstHalf = files.Take(files.Count / 2).ToList();
+        ReadAndCheck(firstHalf);
+        var worker = daemon.Client.Status();
+        int filledBefore = daemon.Status(mnt).Blobs.Single().FilledChunks;
+        Assert.True(filledBefore > 0);
+
+        // kill -9 the worker: the supervisor keeps the fanotify group, so reads wait for the new worker, never see zeros.
+        Tools.Ok("kill", "-9", worker.Pid.ToString());
+        Kernel.DropCaches();
+        ReadAndCheck(files);   // first half again (cache dropped: answered from the record) and the rest
+        var replaced = daemon.Client.Status();
+        Assert.NotEqual(worker.Pid, replaced.Pid);
+        Assert.Equal(1, replaced.WorkerRestarts);
+        var blob = daemon.Status(mnt).Blobs.Single();
+        Assert.True(blob.Complete);
+        Assert.Equal(blob.Chunks - filledBefore, blob.FetchedChunks);   // the new worker fetched only what was missing
+
+        // A clean stop unmounts; a new daemon over the same state mounts again and fetches no chunk.
+        daemon.Stop();
+        AssertDaemonGone(daemon, mnt);
+        Kernel.DropCaches();
+        daemon.Mount(reference, mnt);
+        ReadAndCheck(files);
+        var again = daemon.Status(mnt);
+        Assert.Equal(0, again.Blobs.Single().FetchedBytes);
+        Assert.True(again.BackendBytes < 64 * 1024, $"remount fetched {again.BackendBytes} bytes (only the manifest was expected)");
+    }
+
+    [Fact]
+    public void RegistryOutageGivesEioWithinTheTimeoutThenDataAgain()
+    {
+        using var scratch = new Scratch();
+        using var registry = new RegistryServer(scratch);
+        var src = LargeTree(scratch);
+        var (boot, blobs) = Build(scratch, src);
+        var reference = $"{registry.Host}/{Repo}:outage";
+        RafsCli.Ok("push", boot, reference, "--blob-dir", blobs);
+        using var daemon = new DaemonSession(scratch);
+        var mnt = scratch.Dir("mnt");
+        daemon.Mount(reference, mnt, "--timeout-ms", "2000", "--retries", "1");
+        Assert.Equal(File.ReadAllBytes(Path.Combine(src, "big-00")), File.ReadAllBytes(Path.Combine(mnt, "big-00")));
+
+        registry.Stop();
+        var clock = Stopwatch.StartNew();
+        var error = Assert.ThrowsAny<IOException>(() => File.ReadAllBytes(Path.Combine(mnt, "big-01")));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"EIO took {clock.Elapsed}");
+        Assert.Contains("Input/output error", error.Message);
+        Assert.True(daemon.Client.Status().EventsDenied > 0);
+
+        registry.Start();
+        Assert.Equal(File.ReadAllBytes(Path.Combine(src, "big-01")), File.ReadAllBytes(Path.Combine(mnt, "big-01")));
+    }
+
+    [Fact]
+    public void ABlobCorruptedOnTheRegistryGivesEioForThatChunkOnly()
+    {
+        using var scratch = new Scratch();
+        using var registry = new RegistryServer(scratch);
+        var src = LargeTree(scratch);
+        var (boot, blobs) = Build(scratch, src);
+        var reference = $"{registry.Host}/{Repo}:corrupt";
+        RafsCli.Ok("push", boot, reference, "--blob-dir", blobs);
+        var blobFile = Directory.GetFiles(blobs).Single();
+        var table = TableOf(blobs);
+        var victim = table.Chunks.OrderBy(c => c.StoredOffset).First();   // the first chunk of big-00
+        var stored = registry.BlobDataPath("sha256:" + Path.GetFileName(blobFile));
+        using (var f = new FileStream(stored, FileMode.Open, FileAccess.ReadWrite))
+        {
+            f.Position = victim.StoredOffset + 100;
+            int b = f.ReadByte();
+            f.Position = victim.StoredOffset + 100;
+            f.WriteByte((byte)(b ^ 0x5A));
+        }
+        using var daemon = new DaemonSession(scratch);
+        var mnt = scratch.Dir("mnt");
+        daemon.Mount(reference, mnt);
+        var error = Assert.ThrowsAny<IOException>(() => File.ReadAllBytes(Path.Combine(mnt, "big-00")));
+        Assert.Contains("Input/output error", error.Message);
+        foreach (var name in Directory.GetFiles(src).Select(Path.GetFileName).Where(n => n != "big-00"))
+            Assert.Equal(File.ReadAllBytes(Path.Combine(src, name!)), File.ReadAllBytes(Path.Combine(mnt, name!)));
+        var blob = daemon.Status(mnt).Blobs.Single();
+        Assert.True(blob.Failures > 0);
+        Assert.False(blob.Complete);
+        Assert.Contains("fails its sha256 check", daemon.Log);
+    }
+
+    [Fact]
+    public void ServerErrorsAndConnectionResetsAreRetried()
+    {
+        using var scratch = new Scratch();
+        using var registry = new RegistryServer(scratch);
+        var src = LargeTree(scratch);
+        var (boot, blobs) = Build(scratch, src);
+        RafsCli.Ok("push", boot, $"{registry.Host}/{Repo}:faults", "--blob-dir", blobs);
+        using var proxy = TestHttpServer.FaultyProxy($"http://{registry.Host}", every: 3);
+        using var daemon = new DaemonSession(scratch);
+        var mnt = scratch.Dir("mnt");
+        daemon.Mount($"127.0.0.1:{proxy.Port}/{Repo}:faults", mnt);
+        TreeComparer.AssertSame(src, mnt);
+        var status = daemon.Status(mnt);
+        Assert.True(proxy.Faults > 3, $"only {proxy.Faults} faults injected");
+        Assert.True(status.BackendRetries >= proxy.Faults - 1, $"{status.BackendRetries} retries for {proxy.Faults} faults");
+        Assert.Equal(0, daemon.Client.Status().EventsDenied);
+    }
+}
