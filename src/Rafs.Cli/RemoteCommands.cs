@@ -199,7 +199,8 @@ internal static class RemoteCommands
                 console.MarkupLine($"[bold]{Markup.Escape(m.MountPoint)}[/] ← {Markup.Escape(m.Reference)} ({m.Frontend})");
                 console.MarkupLine($"  manifest {Markup.Escape(m.Manifest)}");
                 console.MarkupLine($"  fetched {CliSupport.Bytes(m.BackendBytes)} in {m.BackendRequests} request(s), {m.BackendRetries} retried");
-                var table = new Table().Border(TableBorder.Simple).AddColumns("blob", "progress", "filled", "fetched", "state");
+                var table = new Table().Border(TableBorder.Simple);
+                foreach (var column in new[] { "blob", "progress", "filled", "fetched", "state" }) table.AddColumn(new TableColumn(column).NoWrap());
                 foreach (var b in m.Blobs)
                 {
                     double fraction = b.DeviceSize == 0 ? 1 : Math.Min(1, (double)b.FilledBytes / b.DeviceSize);

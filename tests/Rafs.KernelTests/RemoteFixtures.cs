@@ -233,14 +233,18 @@ public sealed class TestHttpServer : IDisposable
         await context.Response.WriteAsync(new JsonObject { ["token"] = signer.Issue(service, user, access), ["expires_in"] = 300 }.ToJsonString());
     });
 
-    /// <summary>Forwards to <paramref name="upstream"/>; every <paramref name="every"/>-th request fails: 503 or a reset.</summary>
-    public static TestHttpServer FaultyProxy(string upstream, int every) => new(server =>
+    /// <summary>
+    /// Forwards to <paramref name="upstream"/>; every <paramref name="every"/>-th request fails (503 or a reset; 0 = never),
+    /// and every request waits <paramref name="delayMs"/> first (a slow network).
+    /// </summary>
+    public static TestHttpServer FaultyProxy(string upstream, int every, int delayMs = 0) => new(server =>
     {
         var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false });
         return async context =>
         {
             long n = server.Requests;
-            if (n % every == 0)
+            if (delayMs > 0) await Task.Delay(delayMs);
+            if (every > 0 && n % every == 0)
             {
                 Interlocked.Increment(ref server._faults);
                 if (n / every % 2 == 0) { context.Response.StatusCode = 503; return; }

@@ -218,6 +218,61 @@ public sealed class RemoteTests
     }
 
     [Fact]
+    public void WorkerKilledDuringAReadGivesEioOrTheRightBytesNeverZerosOrAHang()
+    {
+        using var scratch = new Scratch();
+        using var registry = new RegistryServer(scratch);
+        var src = LargeTree(scratch);
+        var (boot, blobs) = Build(scratch, src);
+        RafsCli.Ok("push", boot, $"{registry.Host}/{Repo}:slow", "--blob-dir", blobs);
+        using var slow = TestHttpServer.FaultyProxy($"http://{registry.Host}", every: 0, delayMs: 150);
+        using var daemon = new DaemonSession(scratch);
+        var mnt = scratch.Dir("mnt");
+        daemon.Mount($"127.0.0.1:{slow.Port}/{Repo}:slow", mnt);
+        var worker = daemon.Client.Status().Pid;
+
+        var outcomes = new List<string>();
+        var failures = new List<Exception>();
+        var readers = Enumerable.Range(0, 4).Select(i => new Thread(() =>
+        {
+            var name = $"big-{i:D2}";
+            try
+            {
+                var data = File.ReadAllBytes(Path.Combine(mnt, name));
+                Assert.True(data.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(src, name))), $"{name}: wrong bytes after the crash");
+                lock (outcomes) outcomes.Add("data");
+            }
+            catch (IOException e) when (e.Message.Contains("Input/output error"))
+            {
+                lock (outcomes) outcomes.Add("EIO");
+            }
+            catch (Exception e)
+            {
+                lock (failures) failures.Add(e);
+            }
+        })).ToArray();
+        foreach (var r in readers) r.Start();
+        Thread.Sleep(400);   // the readers are now waiting on slow fetches
+        Tools.Ok("kill", "-9", worker.ToString());
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        foreach (var r in readers)
+            Assert.True(r.Join(deadline - DateTime.UtcNow > TimeSpan.Zero ? deadline - DateTime.UtcNow : TimeSpan.Zero), "a reader hung after the worker was killed");
+        Assert.Empty(failures);
+        Assert.Equal(4, outcomes.Count);
+
+        // The new worker serves everything, and a re-read after an EIO gives the right bytes.
+        Kernel.DropCaches();
+        for (int i = 0; i < 4; i++)
+            Assert.Equal(File.ReadAllBytes(Path.Combine(src, $"big-{i:D2}")), File.ReadAllBytes(Path.Combine(mnt, $"big-{i:D2}")));
+        var status = daemon.Client.Status();
+        Assert.NotEqual(worker, status.Pid);
+        Assert.Equal(1, status.WorkerRestarts);
+        // The readers were waiting in the kernel when the worker died: the new worker answered those events with
+        // EIO (the kernel then retried the reads, which the new worker served).
+        Assert.True(status.OrphansDenied > 0, $"no orphaned event was answered; outcomes {string.Join(",", outcomes)}");
+    }
+
+    [Fact]
     public void RegistryOutageGivesEioWithinTheTimeoutThenDataAgain()
     {
         using var scratch = new Scratch();
