@@ -4,7 +4,8 @@ using Rafs.Bench;
 
 // Chunk codec benchmark: compresses the files of a tree in 1 MiB chunks with each candidate, one thread,
 // and prints MB/s (compress, decompress) and the size ratio. Usage: compressors TREE [MAX_MIB]
-if (args.Length < 1) { Console.Error.WriteLine("usage: Rafs.Bench TREE [MAX_MIB]"); return 2; }
+if (args.Length > 0 && args[0] == "randread") return ReadBench.Random(args[1..]);
+if (args.Length < 1) { Console.Error.WriteLine("usage: Rafs.Bench TREE [MAX_MIB] | randread TREE [READS] [SEED]"); return 2; }
 long max = (args.Length > 1 ? long.Parse(args[1]) : 256) << 20;
 var chunks = new List<byte[]>();
 long total = 0;

@@ -131,13 +131,15 @@ internal static class RemoteCommands
         var daemon = new DaemonFlags();
         var threads = new Option<int>("--threads") { Description = "fanotify handler threads", DefaultValueFactory = _ => 4 };
         var noSupervisor = new Option<bool>("--no-supervisor") { Description = "Run the worker alone (a crash then fails open: unfilled reads return zeros)" };
+        var amplify = new Option<string?>("--amplify") { Description = "Extra stored bytes a miss fetches from the chunks that follow it (default 1M, $RAFS_AMPLIFY_BYTES; 0 = only what is read)" };
         var worker = new Option<bool>("--worker") { Hidden = true };
         var fanotifyFd = new Option<int?>("--fanotify-fd") { Hidden = true };
-        var command = new Command("daemon", "Run the Rafs daemon in the foreground: fanotify handlers, mounts, API on a unix socket") { threads, noSupervisor, worker, fanotifyFd };
+        var command = new Command("daemon", "Run the Rafs daemon in the foreground: fanotify handlers, mounts, API on a unix socket") { threads, amplify, noSupervisor, worker, fanotifyFd };
         daemon.AddTo(command);
         command.SetAction(p => CliSupport.Run(() =>
         {
             var options = daemon.Options(p, p.GetValue(threads));
+            if (p.GetValue(amplify) is { } a) options = options with { AmplifyBytes = checked((int)CliSupport.ParseSize(a)) };
             if (!p.GetValue(worker) && !p.GetValue(noSupervisor))
             {
                 using var existing = new DaemonClient(options.Socket);
@@ -190,6 +192,7 @@ internal static class RemoteCommands
                 return 0;
             }
             var console = AnsiConsole.Console;
+            if (Console.IsOutputRedirected) console.Profile.Width = Math.Max(console.Profile.Width, 132);   // logs and pipes: no truncated table
             console.MarkupLine($"[bold]rafs daemon[/] pid {status.Pid} (supervisor {status.SupervisorPid}, {status.WorkerRestarts} restart(s)), up {TimeSpan.FromSeconds((int)status.UptimeSeconds)}");
             console.MarkupLine($"socket {Markup.Escape(status.Socket)}, cache {Markup.Escape(status.CacheDirectory)}");
             console.MarkupLine($"events {status.Events:N0}, fills {status.EventsFilled:N0}, EIO {status.EventsDenied:N0}");

@@ -37,6 +37,27 @@ public sealed class DaemonClient : IDisposable
         _http = new HttpClient(handler) { BaseAddress = new Uri("http://rafsd/"), Timeout = timeout ?? TimeSpan.FromMinutes(10) };
     }
 
+    private static readonly TimeSpan RestartGrace = TimeSpan.FromSeconds(10);
+
+    /// <summary>True when a supervisor for this socket runs (its worker may be restarting).</summary>
+    private bool Supervised()
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out _)) continue;
+            try
+            {
+                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
+                if (cmdline.Contains("\0daemon\0", StringComparison.Ordinal) && !cmdline.Contains("--worker", StringComparison.Ordinal) &&
+                    cmdline.Contains(Socket, StringComparison.Ordinal))
+                    return true;
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return false;
+    }
+
     public bool IsRunning()
     {
         try
@@ -71,13 +92,24 @@ public sealed class DaemonClient : IDisposable
     private T Send<T>(Func<Task<HttpResponseMessage>> send, Func<HttpResponseMessage, T> read)
     {
         HttpResponseMessage response;
-        try
+        var clock = Stopwatch.StartNew();
+        while (true)
         {
-            response = send().GetAwaiter().GetResult();
-        }
-        catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError == HttpRequestError.ConnectionError)
-        {
-            throw new DaemonUnavailableException($"no Rafs daemon answers on {Socket} ({e.InnerException?.Message ?? e.Message}); start one with 'rafs daemon'");
+            try
+            {
+                response = send().GetAwaiter().GetResult();
+                break;
+            }
+            catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError == HttpRequestError.ConnectionError)
+            {
+                // A supervisor is restarting its worker: wait a little for the new one to listen.
+                if (clock.Elapsed < RestartGrace && Supervised())
+                {
+                    Thread.Sleep(100);
+                    continue;
+                }
+                throw new DaemonUnavailableException($"no Rafs daemon answers on {Socket} ({e.InnerException?.Message ?? e.Message}); start one with 'rafs daemon'");
+            }
         }
         using (response)
         {
@@ -113,7 +145,7 @@ public sealed class DaemonClient : IDisposable
         launch.ArgumentList.Add("exec setsid -f \"$0\" \"$@\" </dev/null >>\"$RAFS_DAEMON_LOG\" 2>&1");
         launch.ArgumentList.Add(SelfLauncher.Executable);
         foreach (var a in SelfLauncher.Prefix) launch.ArgumentList.Add(a);
-        foreach (var a in new[] { "daemon", "--socket", options.Socket, "--state-dir", options.StateDirectory, "--threads", options.Threads.ToString() })
+        foreach (var a in new[] { "daemon", "--socket", options.Socket, "--state-dir", options.StateDirectory, "--threads", options.Threads.ToString(), "--amplify", options.AmplifyBytes.ToString() })
             launch.ArgumentList.Add(a);
         launch.Environment["RAFS_DAEMON_LOG"] = logFile;
         using (var shell = Process.Start(launch) ?? throw new IOException("could not start /bin/sh to launch the daemon"))

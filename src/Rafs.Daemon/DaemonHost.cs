@@ -21,6 +21,9 @@ public sealed record DaemonOptions
     /// <summary>Holds mounts.json and the blob cache (cache/); must be on ext4, xfs or btrfs for fanotify marks.</summary>
     public string StateDirectory { get; init; } = Environment.GetEnvironmentVariable("RAFS_STATE_DIR") ?? DefaultStateDirectory;
     public int Threads { get; init; } = 4;
+    /// <summary>Read amplification per miss (see <see cref="Rafs.Storage.OnDemandBlob.AmplifyBytes"/>).</summary>
+    public int AmplifyBytes { get; init; } =
+        int.TryParse(Environment.GetEnvironmentVariable("RAFS_AMPLIFY_BYTES"), out var a) ? a : Rafs.Storage.OnDemandBlob.DefaultAmplifyBytes;
 }
 
 /// <summary>
@@ -43,7 +46,7 @@ public static class DaemonHost
             orphans = group.DenyOrphanedEvents();
             if (orphans > 0) Log($"answered {orphans} read(s) the previous worker left unanswered with EIO");
         }
-        var manager = new MountManager(options.StateDirectory, frontend, Log);
+        var manager = new MountManager(options.StateDirectory, frontend, Log, options.AmplifyBytes);
         int attached = manager.Reattach();
         frontend.Start(options.Threads);
 
@@ -65,6 +68,7 @@ public static class DaemonHost
             Events = frontend.Events,
             EventsFilled = frontend.EventsThatFilled,
             EventsDenied = frontend.Denied,
+            FillSeconds = frontend.FillTime.TotalSeconds,
             OrphansDenied = orphans,
         }));
         app.Start();

@@ -57,6 +57,8 @@ public sealed class DaemonStatus
     [JsonPropertyName("events")] public long Events { get; set; }
     [JsonPropertyName("events_filled")] public long EventsFilled { get; set; }
     [JsonPropertyName("events_denied")] public long EventsDenied { get; set; }
+    /// <summary>Wall time spent in events that had to fetch (sum over handler threads).</summary>
+    [JsonPropertyName("fill_seconds")] public double FillSeconds { get; set; }
     [JsonPropertyName("orphans_denied")] public int OrphansDenied { get; set; }
 }
 

@@ -176,10 +176,10 @@ public sealed class OnDemandMount : IDisposable
 
     /// <summary>A self-contained mount with its own frontend and cache (tests, benchmarks, single-image use).</summary>
     public static OnDemandMount Mount(string bootstrap, string mountPoint, IBlobBackend backend, string cacheDirectory,
-        int threads = 4, Action<string>? log = null)
+        int threads = 4, Action<string>? log = null, int amplifyBytes = OnDemandBlob.DefaultAmplifyBytes)
     {
         var frontend = new FanotifyFrontend(log);
-        var cache = new BlobCache(cacheDirectory);
+        var cache = new BlobCache(cacheDirectory, amplifyBytes);
         try
         {
             frontend.Start(threads);

@@ -22,11 +22,11 @@ public sealed class MountManager : IDisposable
     public BlobCache Cache { get; }
     public FanotifyFrontend Frontend { get; }
 
-    public MountManager(string stateDirectory, FanotifyFrontend frontend, Action<string> log)
+    public MountManager(string stateDirectory, FanotifyFrontend frontend, Action<string> log, int amplifyBytes = OnDemandBlob.DefaultAmplifyBytes)
     {
         Directory.CreateDirectory(stateDirectory);
         _statePath = Path.Combine(stateDirectory, "mounts.json");
-        Cache = new BlobCache(Path.Combine(stateDirectory, "cache"));
+        Cache = new BlobCache(Path.Combine(stateDirectory, "cache"), amplifyBytes);
         Frontend = frontend;
         _log = log;
     }

@@ -16,7 +16,12 @@ public sealed class OnDemandBlob : IDisposable
     /// <summary>Adjacent missing chunks are fetched in one backend request up to this many stored bytes.</summary>
     public const int MaxMergedRequest = 8 << 20;
 
+    /// <summary>Default read amplification: a miss also fetches the following missing chunks up to this many stored bytes.</summary>
+    public const int DefaultAmplifyBytes = 1 << 20;
+
     private readonly BlobChunkEntry[] _chunks;   // by device offset
+    private readonly int[] _byStored;            // chunk indexes in stored order
+    private readonly int[] _storedRank;          // position of each chunk in _byStored
     private readonly byte[] _filled;             // persisted: 1 = verified data is in the cache file
     private readonly bool[] _inFlight;           // claimed by a filler right now
     private readonly FileStream _record;
@@ -24,6 +29,13 @@ public sealed class OnDemandBlob : IDisposable
     private readonly List<IBlobBackend> _backends = [];
     private int _missing;
     private long _chunksFetched, _bytesFetched, _requests, _failures;
+
+    /// <summary>
+    /// Stored bytes a miss may add, in the same request, from the chunks that follow it in the blob (0: fetch only
+    /// what was asked). Neighbouring chunks are usually read next (files are laid out in build order), and a
+    /// request costs milliseconds against a registry while 1 MiB more costs little.
+    /// </summary>
+    public int AmplifyBytes { get; set; } = DefaultAmplifyBytes;
 
     public BlobDigest Digest { get; }
     public BlobTable Table { get; }
@@ -56,6 +68,9 @@ public sealed class OnDemandBlob : IDisposable
         Table = table;
         CachePath = cachePath;
         _chunks = table.Chunks.OrderBy(c => c.DeviceOffset).ToArray();
+        _byStored = Enumerable.Range(0, _chunks.Length).OrderBy(i => _chunks[i].StoredOffset).ToArray();
+        _storedRank = new int[_chunks.Length];
+        for (int r = 0; r < _byStored.Length; r++) _storedRank[_byStored[r]] = r;
         _record = new FileStream(cachePath + ".filled", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         _filled = new byte[_chunks.Length];
         _inFlight = new bool[_chunks.Length];
@@ -179,10 +194,15 @@ public sealed class OnDemandBlob : IDisposable
                     Monitor.Wait(_lock, 1000);   // woken when a filler finishes; then look again
                     continue;
                 }
+                ClaimFollowing(mine);
             }
             try
             {
                 FetchClaimed(mine, target);
+            }
+            catch (Exception) when (IsFilled(offset, count))
+            {
+                // only read-ahead chunks failed: the read itself is served; they are fetched again when read
             }
             finally
             {
@@ -192,6 +212,25 @@ public sealed class OnDemandBlob : IDisposable
                     Monitor.PulseAll(_lock);
                 }
             }
+        }
+    }
+
+    /// <summary>Adds to the claim the missing chunks stored right after the last one, up to <see cref="AmplifyBytes"/>.</summary>
+    private void ClaimFollowing(List<int> mine)
+    {
+        long budget = AmplifyBytes;
+        if (budget <= 0) return;
+        int last = mine.MaxBy(i => _chunks[i].StoredOffset);
+        long end = _chunks[last].StoredOffset + _chunks[last].StoredSize;
+        for (int r = _storedRank[last] + 1; r < _byStored.Length; r++)
+        {
+            int i = _byStored[r];
+            var entry = _chunks[i];
+            if (entry.StoredOffset != end || _filled[i] != 0 || _inFlight[i] || entry.StoredSize > budget) break;
+            _inFlight[i] = true;
+            mine.Add(i);
+            budget -= entry.StoredSize;
+            end += entry.StoredSize;
         }
     }
 
@@ -315,7 +354,7 @@ public sealed class OnDemandBlob : IDisposable
 /// The host's blob cache: one <see cref="OnDemandBlob"/> per digest, shared by every image that names it, so a
 /// blob common to many images is fetched and stored once. Entries are reference-counted by their users.
 /// </summary>
-public sealed class BlobCache(string directory) : IDisposable
+public sealed class BlobCache(string directory, int amplifyBytes = OnDemandBlob.DefaultAmplifyBytes) : IDisposable
 {
     private readonly Dictionary<BlobDigest, (OnDemandBlob Blob, int Users)> _entries = [];
 
@@ -336,6 +375,7 @@ public sealed class BlobCache(string directory) : IDisposable
                 return entry.Blob;
             }
             var blob = OnDemandBlob.Open(backend, digest, Directory, deviceSize, tableDigest);
+            blob.AmplifyBytes = amplifyBytes;
             _entries[digest] = (blob, 1);
             return blob;
         }
