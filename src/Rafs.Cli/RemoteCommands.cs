@@ -131,7 +131,7 @@ internal static class RemoteCommands
         var daemon = new DaemonFlags();
         var threads = new Option<int>("--threads") { Description = "fanotify handler threads", DefaultValueFactory = _ => 4 };
         var noSupervisor = new Option<bool>("--no-supervisor") { Description = "Run the worker alone (a crash then fails open: unfilled reads return zeros)" };
-        var amplify = new Option<string?>("--amplify") { Description = "Extra stored bytes a miss fetches from the chunks that follow it (default 1M, $RAFS_AMPLIFY_BYTES; 0 = only what is read)" };
+        var amplify = new Option<string?>("--readahead") { Description = "Ceiling of the read-ahead window a sequential miss adds to its request (default 4M, $RAFS_READAHEAD_BYTES; 0 = fetch only what is read)" };
         var worker = new Option<bool>("--worker") { Hidden = true };
         var fanotifyFd = new Option<int?>("--fanotify-fd") { Hidden = true };
         var command = new Command("daemon", "Run the Rafs daemon in the foreground: fanotify handlers, mounts, API on a unix socket") { threads, amplify, noSupervisor, worker, fanotifyFd };

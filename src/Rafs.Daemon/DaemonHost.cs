@@ -23,7 +23,7 @@ public sealed record DaemonOptions
     public int Threads { get; init; } = 4;
     /// <summary>Read amplification per miss (see <see cref="Rafs.Storage.OnDemandBlob.AmplifyBytes"/>).</summary>
     public int AmplifyBytes { get; init; } =
-        int.TryParse(Environment.GetEnvironmentVariable("RAFS_AMPLIFY_BYTES"), out var a) ? a : Rafs.Storage.OnDemandBlob.DefaultAmplifyBytes;
+        int.TryParse(Environment.GetEnvironmentVariable("RAFS_READAHEAD_BYTES"), out var a) ? a : Rafs.Storage.OnDemandBlob.DefaultAmplifyBytes;
 }
 
 /// <summary>

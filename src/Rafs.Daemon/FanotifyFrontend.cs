@@ -112,7 +112,11 @@ public sealed class FanotifyFrontend : IDisposable
                 // A marked file nobody here knows (state lost): serving it would show holes as zeros.
                 throw new IOException($"no blob is registered for the cache file (device {st.Device}, inode {st.Inode})");
             }
-            if (e.Count > 0 && !blob.IsComplete && !blob.IsFilled(e.Offset, e.Count))
+            if (e.Count > 0 && !blob.IsComplete && !blob.HasWriter)
+                blob.AttachWriter(PosixFs.Duplicate(handle));   // event fds write without raising events: read-ahead uses it
+            if (e.Count > 0 && !blob.IsComplete && blob.IsFilled(e.Offset, e.Count))
+                blob.Touch(e.Offset, e.Count);
+            else if (e.Count > 0 && !blob.IsComplete)
             {
                 long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 blob.Fill(e.Offset, e.Count, handle);

@@ -66,7 +66,7 @@ public static partial class Supervisor
                  {
                      "daemon", "--worker", "--fanotify-fd", fd.ToString(), "--socket", options.Socket,
                      "--state-dir", options.StateDirectory, "--threads", options.Threads.ToString(),
-                     "--amplify", options.AmplifyBytes.ToString(),
+                     "--readahead", options.AmplifyBytes.ToString(),
                  })
             start.ArgumentList.Add(a);
         start.Environment["RAFS_SUPERVISOR_PID"] = Environment.ProcessId.ToString();

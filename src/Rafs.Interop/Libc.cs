@@ -20,6 +20,10 @@ internal static unsafe partial class Libc
     public static partial int statx(int dirfd, byte* path, int flags, uint mask, byte* buffer);
 
     [LibraryImport("libc", SetLastError = true)]
+    public static partial int fcntl(int fd, int command, int argument);
+    public const int F_DUPFD_CLOEXEC = 1030;
+
+    [LibraryImport("libc", SetLastError = true)]
     public static partial long lseek(int fd, long offset, int whence);
 
     [LibraryImport("libc", SetLastError = true)]

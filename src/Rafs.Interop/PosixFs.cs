@@ -30,6 +30,14 @@ public static unsafe class PosixFs
         return Decode(new ReadOnlySpan<byte>(buffer, StatxSize));
     }
 
+    /// <summary>A second fd on the same open file description (same flags, e.g. a fanotify event's no-notify mode).</summary>
+    public static SafeFileHandle Duplicate(SafeFileHandle fd)
+    {
+        int copy = Libc.fcntl((int)fd.DangerousGetHandle(), Libc.F_DUPFD_CLOEXEC, 0);
+        if (copy < 0) throw PosixException.FromLastError("fcntl(F_DUPFD_CLOEXEC)", null);
+        return new SafeFileHandle(copy, ownsHandle: true);
+    }
+
     public static FileStatus Stat(SafeFileHandle fd)
     {
         byte* buffer = stackalloc byte[StatxSize];

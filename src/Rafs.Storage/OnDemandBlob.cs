@@ -16,8 +16,10 @@ public sealed class OnDemandBlob : IDisposable
     /// <summary>Adjacent missing chunks are fetched in one backend request up to this many stored bytes.</summary>
     public const int MaxMergedRequest = 8 << 20;
 
-    /// <summary>Default read amplification: a miss also fetches the following missing chunks up to this many stored bytes.</summary>
-    public const int DefaultAmplifyBytes = 1 << 20;
+    /// <summary>Default ceiling of the read-ahead window (stored bytes a sequential miss adds to its request).</summary>
+    public const int DefaultAmplifyBytes = 4 << 20;
+    private const int FirstWindow = 256 << 10;
+    private const int Streams = 8;
 
     private readonly BlobChunkEntry[] _chunks;   // by device offset
     private readonly int[] _byStored;            // chunk indexes in stored order
@@ -27,13 +29,22 @@ public sealed class OnDemandBlob : IDisposable
     private readonly FileStream _record;
     private readonly object _lock = new();
     private readonly List<IBlobBackend> _backends = [];
+    // Sequential streams: where the last window ends, its size, where it starts (the marker), last use.
+    private readonly (long End, int Window, long Marker, long Used)[] _streams = new (long, int, long, long)[Streams];
+    private SafeFileHandle? _writer;
+    private bool _disposed;
+    private int _background;
+    private long _streamClock;
     private int _missing;
     private long _chunksFetched, _bytesFetched, _requests, _failures;
 
     /// <summary>
-    /// Stored bytes a miss may add, in the same request, from the chunks that follow it in the blob (0: fetch only
-    /// what was asked). Neighbouring chunks are usually read next (files are laid out in build order), and a
-    /// request costs milliseconds against a registry while 1 MiB more costs little.
+    /// Ceiling of the read-ahead window (0: fetch only what is read). A miss that continues where an earlier
+    /// fetch ended is part of a sequential stream (a file read through, or files read in build order): it adds
+    /// the chunks that follow it in the blob to the same request, the window doubling from 256 KiB up to this
+    /// ceiling, as kernel readahead does. Isolated misses fetch exactly their chunks, so a start-up that reads a
+    /// scattered few percent of an image fetches little more than it reads, while a full read needs few requests
+    /// (each costs milliseconds against a registry). Eight streams per blob are tracked.
     /// </summary>
     public int AmplifyBytes { get; set; } = DefaultAmplifyBytes;
 
@@ -167,9 +178,29 @@ public sealed class OnDemandBlob : IDisposable
     }
 
     /// <summary>
+    /// A handle on the cache file whose writes raise no fanotify events (a dup of an event's fd), so read-ahead can
+    /// be written in the background after the event that started it was answered. Without one, read-ahead is
+    /// fetched in the same request as the miss. The blob owns the handle from here on.
+    /// </summary>
+    public void AttachWriter(SafeFileHandle writer)
+    {
+        lock (_lock)
+        {
+            if (_writer is null && !_disposed) { _writer = writer; return; }
+        }
+        writer.Dispose();
+    }
+
+    public bool HasWriter
+    {
+        get { lock (_lock) return _writer is not null; }
+    }
+
+    /// <summary>
     /// Makes the range readable: fetches, decodes, verifies and writes (through <paramref name="target"/>, e.g. the
     /// fanotify event's fd, whose writes raise no events) every missing chunk that overlaps it. Chunks another
     /// caller is fetching are waited for, not fetched again. Throws (and writes nothing unverified) on failure.
+    /// A read that continues a sequential stream also starts read-ahead (see <see cref="AmplifyBytes"/>).
     /// </summary>
     public void Fill(long offset, long count, SafeFileHandle target)
     {
@@ -179,6 +210,7 @@ public sealed class OnDemandBlob : IDisposable
         {
             bool othersBusy = false;
             mine.Clear();
+            List<int>? ahead, further = null;
             lock (_lock)
             {
                 for (int i = first; i <= last; i++)
@@ -191,11 +223,23 @@ public sealed class OnDemandBlob : IDisposable
                 if (mine.Count == 0)
                 {
                     if (!othersBusy) return;
-                    Monitor.Wait(_lock, 1000);   // woken when a filler finishes; then look again
-                    continue;
+                    // The reader caught up with read-ahead in flight: start the next window, then wait.
+                    if (_writer is not null) further = AdvanceStreams(first, last);
+                    if (further is null) Monitor.Wait(_lock, 1000);   // woken when a filler finishes; then look again
                 }
-                ClaimFollowing(mine);
             }
+            if (further is not null) StartBackground(further);
+            if (mine.Count == 0) continue;
+            lock (_lock)
+            {
+                ahead = ClaimAhead(mine);
+                if (ahead is not null && _writer is null)
+                {
+                    mine.AddRange(ahead);   // no event-free handle yet: read ahead in the same request
+                    ahead = null;
+                }
+            }
+            if (ahead is not null) StartBackground(ahead);
             try
             {
                 FetchClaimed(mine, target);
@@ -206,32 +250,133 @@ public sealed class OnDemandBlob : IDisposable
             }
             finally
             {
-                lock (_lock)
-                {
-                    foreach (int i in mine) _inFlight[i] = false;
-                    Monitor.PulseAll(_lock);
-                }
+                Release(mine);
             }
         }
     }
 
-    /// <summary>Adds to the claim the missing chunks stored right after the last one, up to <see cref="AmplifyBytes"/>.</summary>
-    private void ClaimFollowing(List<int> mine)
+    /// <summary>
+    /// Called for reads whose data is present: when one reaches the read-ahead window of a stream, the next
+    /// window is started, so a sequential reader keeps finding its data already fetched.
+    /// </summary>
+    public void Touch(long offset, long count)
     {
-        long budget = AmplifyBytes;
-        if (budget <= 0) return;
+        if (AmplifyBytes <= 0 || IsComplete) return;
+        var (first, last) = Overlapping(offset, count);
+        if (first > last) return;
+        List<int>? ahead;
+        lock (_lock)
+        {
+            if (_writer is null) return;
+            ahead = AdvanceStreams(first, last);
+        }
+        if (ahead is not null) StartBackground(ahead);
+    }
+
+    private void Release(List<int> claimed)
+    {
+        lock (_lock)
+        {
+            foreach (int i in claimed) _inFlight[i] = false;
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    /// <summary>Fetches claimed read-ahead chunks on the thread pool, writing through the attached writer.</summary>
+    private void StartBackground(List<int> ahead)
+    {
+        Interlocked.Increment(ref _background);
+        ThreadPool.UnsafeQueueUserWorkItem(_ =>
+        {
+            try
+            {
+                SafeFileHandle? writer;
+                lock (_lock) writer = _disposed ? null : _writer;
+                if (writer is not null) FetchClaimed(ahead, writer);
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or HttpRequestException or ObjectDisposedException or UnauthorizedAccessException)
+            {
+                // read-ahead is a guess: its chunks are fetched again (and errors reported) when they are read
+            }
+            finally
+            {
+                Release(ahead);
+                Interlocked.Decrement(ref _background);
+            }
+        }, null);
+    }
+
+    /// <summary>
+    /// Read-ahead for a miss (caller holds the lock): a miss where a stream ended continues it with a doubled
+    /// window; any other miss starts a stream without read-ahead. Returns the claimed chunks, or null.
+    /// </summary>
+    private List<int>? ClaimAhead(List<int> mine)
+    {
+        if (AmplifyBytes <= 0) return null;
+        long start = mine.Min(i => _chunks[i].StoredOffset);
         int last = mine.MaxBy(i => _chunks[i].StoredOffset);
         long end = _chunks[last].StoredOffset + _chunks[last].StoredSize;
-        for (int r = _storedRank[last] + 1; r < _byStored.Length; r++)
+        int stream = Array.FindIndex(_streams, s => s.Used > 0 && s.End == start);
+        if (stream < 0)
+        {
+            stream = 0;   // a new stream replaces the least recently used
+            for (int k = 1; k < Streams; k++) if (_streams[k].Used < _streams[stream].Used) stream = k;
+            _streams[stream] = (end, 0, -1, ++_streamClock);
+            return null;
+        }
+        int window = (int)Math.Min(AmplifyBytes, Math.Max(FirstWindow, 2L * _streams[stream].Window));
+        return ClaimWindow(stream, end, window);
+    }
+
+    /// <summary>Starts the next window of every stream whose current window the range [first, last] reached.</summary>
+    private List<int>? AdvanceStreams(int first, int last)
+    {
+        List<int>? result = null;
+        for (int k = 0; k < Streams; k++)
+        {
+            var s = _streams[k];
+            if (s.Used == 0 || s.Marker < 0) continue;
+            bool reached = false;
+            for (int i = first; i <= last && !reached; i++)
+                reached = _chunks[i].StoredOffset >= s.Marker && _chunks[i].StoredOffset < s.End;
+            if (!reached) continue;
+            int window = (int)Math.Min(AmplifyBytes, Math.Max(FirstWindow, 2L * s.Window));
+            if (ClaimWindow(k, s.End, window) is { } claimed) (result ??= []).AddRange(claimed);
+        }
+        return result;
+    }
+
+    /// <summary>Claims the missing chunks stored from <paramref name="from"/> on, up to <paramref name="window"/> bytes.</summary>
+    private List<int>? ClaimWindow(int stream, long from, int window)
+    {
+        var claimed = new List<int>();
+        long end = from, budget = window;
+        int r = FirstStoredAtOrAfter(from);
+        for (; r < _byStored.Length; r++)
         {
             int i = _byStored[r];
             var entry = _chunks[i];
-            if (entry.StoredOffset != end || _filled[i] != 0 || _inFlight[i] || entry.StoredSize > budget) break;
-            _inFlight[i] = true;
-            mine.Add(i);
+            if (entry.StoredOffset != end || entry.StoredSize > budget) break;
             budget -= entry.StoredSize;
             end += entry.StoredSize;
+            if (_filled[i] != 0 || _inFlight[i]) continue;
+            _inFlight[i] = true;
+            claimed.Add(i);
         }
+        // The marker is where the reader, arriving, triggers the next window.
+        _streams[stream] = (end, window, end > from ? from : -1, ++_streamClock);
+        return claimed.Count > 0 ? claimed : null;
+    }
+
+    private int FirstStoredAtOrAfter(long offset)
+    {
+        int lo = 0, hi = _byStored.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_chunks[_byStored[mid]].StoredOffset < offset) lo = mid + 1; else hi = mid;
+        }
+        return lo;
     }
 
     /// <summary>Fetches the claimed chunks, merging runs that are adjacent in the stored blob into one request.</summary>
@@ -347,7 +492,21 @@ public sealed class OnDemandBlob : IDisposable
 
     private static long RoundToBlock(int size) => (size + ErofsFormat.BlockSize - 1L) & ~(ErofsFormat.BlockSize - 1L);
 
-    public void Dispose() => _record.Dispose();
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _disposed = true;
+            Monitor.PulseAll(_lock);
+        }
+        for (int i = 0; i < 500 && Volatile.Read(ref _background) > 0; i++) Thread.Sleep(10);   // let read-ahead finish
+        lock (_lock)
+        {
+            _writer?.Dispose();
+            _writer = null;
+        }
+        _record.Dispose();
+    }
 }
 
 /// <summary>
