@@ -39,37 +39,28 @@ public sealed class DaemonClient : IDisposable
 
     private static readonly TimeSpan RestartGrace = TimeSpan.FromSeconds(10);
 
-    /// <summary>True when a supervisor for this socket runs (its worker may be restarting).</summary>
-    private bool Supervised()
-    {
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out _)) continue;
-            try
-            {
-                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
-                if (cmdline.Contains("\0daemon\0", StringComparison.Ordinal) && !cmdline.Contains("--worker", StringComparison.Ordinal) &&
-                    cmdline.Contains(Socket, StringComparison.Ordinal))
-                    return true;
-            }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
-        }
-        return false;
-    }
+    /// <summary>True when a supervisor for this socket runs (its worker may be restarting): see <see cref="Supervisor.PidFile"/>.</summary>
+    private bool Supervised() =>
+        File.Exists(Supervisor.PidFile(Socket)) && int.TryParse(File.ReadAllText(Supervisor.PidFile(Socket)).Trim(), out int pid) &&
+        Directory.Exists($"/proc/{pid}");
 
-    public bool IsRunning()
+    /// <summary>True when something accepts connections on the socket (no HTTP involved).</summary>
+    public bool Probe()
     {
+        using var s = new System.Net.Sockets.Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            Status();
+            s.Connect(new UnixDomainSocketEndPoint(Socket));
             return true;
         }
-        catch (DaemonUnavailableException)
+        catch (SocketException)
         {
             return false;
         }
     }
+
+    /// <summary>True when a daemon answers now (a restarting worker is not waited for).</summary>
+    public bool IsRunning() => Probe();
 
     public DaemonStatus Status() => Get("api/v1/daemon", DaemonJson.Default.DaemonStatus);
     public List<MountStatus> List() => Get("api/v1/mounts", DaemonJson.Default.ListMountStatus);
@@ -95,20 +86,24 @@ public sealed class DaemonClient : IDisposable
         var clock = Stopwatch.StartNew();
         while (true)
         {
+            // A supervisor restarting its worker: wait a little for the new one to listen.
+            while (!Probe() && clock.Elapsed < RestartGrace && Supervised()) Thread.Sleep(100);
             try
             {
                 response = send().GetAwaiter().GetResult();
                 break;
             }
-            catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError == HttpRequestError.ConnectionError)
+            catch (HttpRequestException e) when (e.InnerException is SocketException or IOException ||
+                                                 e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.ResponseEnded)
             {
-                // A supervisor is restarting its worker: wait a little for the new one to listen.
                 if (clock.Elapsed < RestartGrace && Supervised())
                 {
                     Thread.Sleep(100);
                     continue;
                 }
-                throw new DaemonUnavailableException($"no Rafs daemon answers on {Socket} ({e.InnerException?.Message ?? e.Message}); start one with 'rafs daemon'");
+                throw new DaemonUnavailableException(File.Exists(Socket)
+                    ? $"no Rafs daemon answers on {Socket} ({e.InnerException?.Message ?? e.Message}); start one with 'rafs daemon'"
+                    : $"no Rafs daemon is running (no socket at {Socket}); start one with 'rafs daemon', or pass --socket");
             }
         }
         using (response)

@@ -17,7 +17,25 @@ public static partial class Supervisor
     private const int SIGTERM = 15;
     private const int MaxCrashesPerMinute = 10;
 
+    /// <summary>Holds the supervisor's pid while it runs, so clients wait for a restarting worker instead of failing.</summary>
+    public static string PidFile(string socket) => Path.GetFullPath(socket) + ".pid";
+
     public static int Run(DaemonOptions options)
+    {
+        var pidFile = PidFile(options.Socket);
+        Directory.CreateDirectory(Path.GetDirectoryName(pidFile)!);
+        File.WriteAllText(pidFile, Environment.ProcessId + "\n");
+        try
+        {
+            return Supervise(options);
+        }
+        finally
+        {
+            File.Delete(pidFile);
+        }
+    }
+
+    private static int Supervise(DaemonOptions options)
     {
         using var group = new Fanotify();
         int fd = group.AllowInheritance();
