@@ -5,7 +5,13 @@ here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 rafs="$here/rafs"
 work="$here/.demo"
 mnt="$work/mnt"
-cleanup() { mountpoint -q "$mnt" && "$rafs" umount "$mnt" || true; }
+registry_pid=
+cleanup() {
+  mountpoint -q "$mnt" && "$rafs" umount "$mnt" --socket "$work/state/rafsd.sock" --state-dir "$work/state"
+  [ -S "$work/state/rafsd.sock" ] && "$rafs" daemon stop --socket "$work/state/rafsd.sock" --state-dir "$work/state"
+  [ -n "$registry_pid" ] && kill "$registry_pid"
+  true
+}
 trap cleanup EXIT
 rm -rf "$work" && mkdir -p "$work/sample" "$mnt"
 # The sample: this repository's sources plus a few special files.
@@ -33,4 +39,19 @@ ls -la "$work/blobs"
 cat "$mnt/hello.txt"
 diff -r "$work/sample" "$mnt" && echo "kernel view == source"
 "$rafs" umount "$mnt"
+echo "== on demand: push to a local registry, mount through the daemon, read"
+port=5000; while curl -s "http://127.0.0.1:$port/" >/dev/null 2>&1; do port=$((port + 1)); done
+printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' \
+  "$work/registry" "$port" > "$work/registry.yml"
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 & registry_pid=$!
+for _ in $(seq 50); do curl -s "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.2; done
+"$rafs" push "$work/sample.boot" "127.0.0.1:$port/demo/sample:v1" --blob-dir "$work/blobs"
+daemon=(--socket "$work/state/rafsd.sock" --state-dir "$work/state")
+"$rafs" mount "127.0.0.1:$port/demo/sample:v1" "$mnt" "${daemon[@]}"
+cat "$mnt/hello.txt"
+"$rafs" status "${daemon[@]}"
+diff -r "$work/sample" "$mnt" && echo "kernel view == source (fetched on demand)"
+"$rafs" status "${daemon[@]}"
+"$rafs" umount "$mnt" "${daemon[@]}"
+"$rafs" daemon stop "${daemon[@]}"
 echo "demo done: see $work"

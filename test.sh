@@ -12,7 +12,8 @@ for project in tests/Rafs.Tests tests/Rafs.KernelTests; do
   out=$(mktemp)
   dotnet test "$project" -c Release --no-build --logger "console;verbosity=normal" "$@" >"$out" 2>&1 || status=1
   cat "$out" >>"$log"
-  grep -E '^\s*(Failed|Skipped) |SKIP:|Error Message|Total tests|^\s+(Passed|Failed|Skipped): +[0-9]+$|error' "$out" || true
+  grep -E -A4 '^\s*(Failed|Skipped) |SKIP:|Error Message' "$out" | grep -vE '^\s*(at |Stack Trace)' || true
+  grep -E 'Total tests|^\s+(Passed|Failed|Skipped): +[0-9]+$|error' "$out" || true
   rm -f "$out"
 done
 sum() { grep -E "^\s+$1: +[0-9]+\$" "$log" | awk '{s+=$2} END {print s+0}'; }

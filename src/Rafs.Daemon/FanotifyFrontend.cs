@@ -42,17 +42,31 @@ public sealed class FanotifyFrontend : IDisposable
         var st = PosixFs.LStat(blob.CachePath);
         lock (_blobs)
         {
-            _blobs[(st.Device, st.Inode)] = blob;
-            if (blob.IsComplete || !_marked.Add(blob.CachePath)) return;
+            if (_blobs.TryAdd((st.Device, st.Inode), blob)) blob.Completed += OnCompleted;
+            if (!blob.IsComplete && !_marked.Add(blob.CachePath)) return;
+        }
+        if (blob.IsComplete)
+        {
+            // A mark a crashed worker left on a blob that is complete now: remove it, nobody needs the events.
+            try { _group.Unmark(blob.CachePath); } catch (PosixException) { }
+            return;
         }
         _group.MarkPreAccess(blob.CachePath);
+        if (blob.IsComplete) RemoveMark(blob);   // completed while being marked
+    }
+
+    private void OnCompleted(OnDemandBlob blob)
+    {
+        _log?.Invoke($"blob {blob.Digest.Hex} is complete: mark removed, the kernel reads it directly now");
+        RemoveMark(blob);
     }
 
     /// <summary>Forgets a blob no mount uses any more and removes its mark.</summary>
     public void Unregister(OnDemandBlob blob)
     {
         var st = PosixFs.LStat(blob.CachePath);
-        lock (_blobs) _blobs.Remove((st.Device, st.Inode));
+        lock (_blobs)
+            if (_blobs.Remove((st.Device, st.Inode))) blob.Completed -= OnCompleted;
         RemoveMark(blob);
     }
 
@@ -122,11 +136,6 @@ public sealed class FanotifyFrontend : IDisposable
                 blob.Fill(e.Offset, e.Count, handle);
                 Interlocked.Add(ref _fillTicks, System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks);
                 Interlocked.Increment(ref _filled);
-                if (blob.IsComplete)
-                {
-                    _log?.Invoke($"blob {blob.Digest.Hex} is complete: mark removed, the kernel reads it directly now");
-                    RemoveMark(blob);
-                }
             }
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or HttpRequestException or PosixException)

@@ -465,15 +465,20 @@ public sealed class OnDemandBlob : IDisposable
 
     private void MarkFilled(int index)
     {
+        bool completed;
         lock (_lock)
         {
             if (_filled[index] != 0) return;
             _filled[index] = 1;
             RandomAccess.Write(_record.SafeFileHandle, _filled.AsSpan(index, 1), index);
-            _missing--;
+            completed = --_missing == 0;
         }
         Interlocked.Increment(ref _chunksFetched);
+        if (completed) Completed?.Invoke(this);
     }
+
+    /// <summary>Raised once, by whichever filler (a reader's or read-ahead) stored the last missing chunk.</summary>
+    public event Action<OnDemandBlob>? Completed;
 
     /// <summary>Chunk indexes [first, last] whose device range overlaps [offset, offset + count); empty when none.</summary>
     private (int First, int Last) Overlapping(long offset, long count)
