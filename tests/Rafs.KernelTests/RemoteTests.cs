@@ -37,6 +37,16 @@ public sealed class RemoteTests
         return src;
     }
 
+    /// <summary>The large tree, built and pushed to <paramref name="registry"/> as test/img:<paramref name="tag"/>.</summary>
+    private static (string Src, string Boot, string Blobs, string Reference) PushLargeTree(Scratch scratch, RegistryServer registry, string tag)
+    {
+        var src = LargeTree(scratch);
+        var (boot, blobs) = Build(scratch, src);
+        var reference = $"{registry.Host}/{Repo}:{tag}";
+        RafsCli.Ok("push", boot, reference, "--blob-dir", blobs);
+        return (src, boot, blobs, reference);
+    }
+
     private static BlobTable TableOf(string blobs) =>
         Directory.GetFiles(blobs).Select(p => { using var f = File.OpenHandle(p); return BlobTable.Read(f, p); }).Single();
 
@@ -87,10 +97,7 @@ public sealed class RemoteTests
     {
         using var scratch = new Scratch();
         using var registry = new RegistryServer(scratch);
-        var src = LargeTree(scratch);
-        var (boot, blobs) = Build(scratch, src);
-        var reference = $"{registry.Host}/{Repo}:lazy";
-        RafsCli.Ok("push", boot, reference, "--blob-dir", blobs);
+        var (src, boot, blobs, reference) = PushLargeTree(scratch, registry, "lazy");
         var table = TableOf(blobs);
         using var daemon = new DaemonSession(scratch);
         var mnt = scratch.Dir("mnt");
@@ -175,10 +182,7 @@ public sealed class RemoteTests
     {
         using var scratch = new Scratch();
         using var registry = new RegistryServer(scratch);
-        var src = LargeTree(scratch);
-        var (boot, blobs) = Build(scratch, src);
-        var reference = $"{registry.Host}/{Repo}:restart";
-        RafsCli.Ok("push", boot, reference, "--blob-dir", blobs);
+        var (src, boot, blobs, reference) = PushLargeTree(scratch, registry, "restart");
         var files = Directory.GetFiles(src).Select(Path.GetFileName).Order().ToList();
         using var daemon = new DaemonSession(scratch);
         var mnt = scratch.Dir("mnt");
@@ -225,9 +229,7 @@ public sealed class RemoteTests
     {
         using var scratch = new Scratch();
         using var registry = new RegistryServer(scratch);
-        var src = LargeTree(scratch);
-        var (boot, blobs) = Build(scratch, src);
-        RafsCli.Ok("push", boot, $"{registry.Host}/{Repo}:slow", "--blob-dir", blobs);
+        var (src, _, blobs, _) = PushLargeTree(scratch, registry, "slow");
         using var slow = TestHttpServer.FaultyProxy($"http://{registry.Host}", every: 0, delayMs: 150);
         using var daemon = new DaemonSession(scratch);
         var mnt = scratch.Dir("mnt");
@@ -280,10 +282,7 @@ public sealed class RemoteTests
     {
         using var scratch = new Scratch();
         using var registry = new RegistryServer(scratch);
-        var src = LargeTree(scratch);
-        var (boot, blobs) = Build(scratch, src);
-        var reference = $"{registry.Host}/{Repo}:outage";
-        RafsCli.Ok("push", boot, reference, "--blob-dir", blobs);
+        var (src, boot, blobs, reference) = PushLargeTree(scratch, registry, "outage");
         using var daemon = new DaemonSession(scratch);
         var mnt = scratch.Dir("mnt");
         daemon.Mount(reference, mnt, "--timeout-ms", "2000", "--retries", "1");
@@ -307,10 +306,7 @@ public sealed class RemoteTests
     {
         using var scratch = new Scratch();
         using var registry = new RegistryServer(scratch);
-        var src = LargeTree(scratch);
-        var (boot, blobs) = Build(scratch, src);
-        var reference = $"{registry.Host}/{Repo}:corrupt";
-        RafsCli.Ok("push", boot, reference, "--blob-dir", blobs);
+        var (src, boot, blobs, reference) = PushLargeTree(scratch, registry, "corrupt");
         var blobFile = Directory.GetFiles(blobs).Single();
         var table = TableOf(blobs);
         var victim = table.Chunks.OrderBy(c => c.StoredOffset).First();   // the first chunk of big-00
@@ -340,9 +336,7 @@ public sealed class RemoteTests
     {
         using var scratch = new Scratch();
         using var registry = new RegistryServer(scratch);
-        var src = LargeTree(scratch);
-        var (boot, blobs) = Build(scratch, src);
-        RafsCli.Ok("push", boot, $"{registry.Host}/{Repo}:faults", "--blob-dir", blobs);
+        var (src, _, blobs, _) = PushLargeTree(scratch, registry, "faults");
         using var proxy = TestHttpServer.FaultyProxy($"http://{registry.Host}", every: 3);
         using var daemon = new DaemonSession(scratch);
         var mnt = scratch.Dir("mnt");

@@ -87,24 +87,28 @@ internal abstract class ManifestSizedSource : IBlobBackend
     public abstract void Read(BlobDigest blob, long offset, Span<byte> buffer);
 }
 
-internal sealed class RegistrySource : ManifestSizedSource, IImageSource
+/// <summary>A source reached over HTTP: one transport (retries, bounded concurrency, counters) per image.</summary>
+internal abstract class HttpSource(ImageReference reference, RemoteOptions options) : ManifestSizedSource, IImageSource
 {
-    private readonly HttpTransport _transport;
+    protected HttpTransport Transport { get; } = new(options);
+
+    public ImageReference Reference { get; } = reference;
+    public IBlobBackend Blobs => this;
+    public IBackendCounters Counters => Transport;
+    public abstract RafsManifest GetManifest();
+    public void Dispose() => Transport.Dispose();
+}
+
+internal sealed class RegistrySource : HttpSource
+{
     private readonly RegistryClient _client;
 
-    public RegistrySource(ImageReference reference, RemoteOptions options)
-    {
-        Reference = reference;
-        _transport = new HttpTransport(options);
-        _client = new RegistryClient(reference, options, _transport);
-    }
+    public RegistrySource(ImageReference reference, RemoteOptions options) : base(reference, options) =>
+        _client = new RegistryClient(reference, options, Transport);
 
-    public ImageReference Reference { get; }
-    public IBlobBackend Blobs => this;
-    public IBackendCounters Counters => _transport;
     public override string Name => Reference.ToString();
 
-    public RafsManifest GetManifest()
+    public override RafsManifest GetManifest()
     {
         var manifest = _client.GetManifest();
         Learn(manifest);
@@ -113,38 +117,26 @@ internal sealed class RegistrySource : ManifestSizedSource, IImageSource
 
     protected override long FetchLength(BlobDigest blob) => _client.GetBlobLength(blob);
     public override void Read(BlobDigest blob, long offset, Span<byte> buffer) => _client.ReadBlob(blob, offset, buffer);
-    public void Dispose() => _transport.Dispose();
 }
 
 /// <summary>An OCI image layout served over HTTP(S) by any static server that honours Range (nginx, a CDN, S3 website).</summary>
-internal sealed class HttpLayoutSource : ManifestSizedSource, IImageSource
+internal sealed class HttpLayoutSource(ImageReference reference, RemoteOptions options) : HttpSource(reference, options)
 {
-    private readonly HttpTransport _transport;
-    private readonly Uri _base;
+    private readonly Uri _base = new(reference.Location + "/");
 
-    public HttpLayoutSource(ImageReference reference, RemoteOptions options)
-    {
-        Reference = reference;
-        _transport = new HttpTransport(options);
-        _base = new Uri(reference.Location + "/");
-    }
-
-    public ImageReference Reference { get; }
-    public IBlobBackend Blobs => this;
-    public IBackendCounters Counters => _transport;
     public override string Name => Reference.Location;
 
     private Uri BlobUri(BlobDigest d) => new(_base, $"blobs/sha256/{d.Hex}");
 
     private byte[] GetSmall(Uri uri, string what)
     {
-        using var response = _transport.Send(() => new HttpRequestMessage(HttpMethod.Get, uri), what);
+        using var response = Transport.Send(() => new HttpRequestMessage(HttpMethod.Get, uri), what);
         if (response.StatusCode == HttpStatusCode.NotFound) throw new FileNotFoundException($"{what}: {uri} not found (404)");
         if (!response.IsSuccessStatusCode) throw new IOException($"{what}: {uri} answered {(int)response.StatusCode}");
-        return _transport.ReadSmallBody(response, RafsManifest.MaxManifestBytes, what);
+        return Transport.ReadSmallBody(response, RafsManifest.MaxManifestBytes, what);
     }
 
-    public RafsManifest GetManifest()
+    public override RafsManifest GetManifest()
     {
         var where = $"{_base}index.json";
         var index = RafsManifest.ParseOci(GetSmall(new Uri(_base, "index.json"), where), where);
@@ -159,7 +151,7 @@ internal sealed class HttpLayoutSource : ManifestSizedSource, IImageSource
 
     protected override long FetchLength(BlobDigest blob)
     {
-        using var response = _transport.Send(() => new HttpRequestMessage(HttpMethod.Head, BlobUri(blob)), $"blob {blob}");
+        using var response = Transport.Send(() => new HttpRequestMessage(HttpMethod.Head, BlobUri(blob)), $"blob {blob}");
         if (!response.IsSuccessStatusCode) throw new IOException($"blob {blob}: {BlobUri(blob)} answered {(int)response.StatusCode}");
         return response.Content.Headers.ContentLength ?? throw new InvalidDataException($"blob {blob}: no length from {_base}");
     }
@@ -167,10 +159,9 @@ internal sealed class HttpLayoutSource : ManifestSizedSource, IImageSource
     public override void Read(BlobDigest blob, long offset, Span<byte> buffer)
     {
         var uri = BlobUri(blob);
-        _transport.GetRange((o, c) => _transport.Send(() => HttpTransport.WithRange(new HttpRequestMessage(HttpMethod.Get, uri), o, c), $"blob {blob}"), offset, buffer, $"blob {blob} bytes {offset}+{buffer.Length} from {_base}");
+        Transport.GetRange((o, c) => Transport.Send(() => HttpTransport.WithRange(new HttpRequestMessage(HttpMethod.Get, uri), o, c), $"blob {blob}"), offset, buffer, $"blob {blob} bytes {offset}+{buffer.Length} from {_base}");
     }
 
-    public void Dispose() => _transport.Dispose();
 }
 
 /// <summary>A local OCI image layout directory (what 'rafs push IMAGE DIR' writes).</summary>
