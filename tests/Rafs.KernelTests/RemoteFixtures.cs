@@ -25,6 +25,24 @@ public static class Ports
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    public static void WaitTcp(int port, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                using var c = new TcpClient();
+                c.Connect(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException) when (clock.Elapsed < timeout)
+            {
+                Thread.Sleep(100);
+            }
+        }
+    }
+
     public static void WaitHttp(string url, TimeSpan timeout)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
@@ -52,6 +70,7 @@ public sealed class RegistryServer : IDisposable
 {
     public const string Binary = "/usr/bin/docker-registry";
     private readonly string _config;
+    private readonly bool _tls;
     private Process? _process;
 
     public int Port { get; }
@@ -59,7 +78,8 @@ public sealed class RegistryServer : IDisposable
     public string StorageRoot { get; }
 
     /// <param name="tokenAuth">realm, service, issuer and the PEM bundle of the token signer, or null for open access.</param>
-    public RegistryServer(Scratch scratch, string name = "registry", (string Realm, string Service, string Issuer, string CertBundle)? tokenAuth = null)
+    public RegistryServer(Scratch scratch, string name = "registry", (string Realm, string Service, string Issuer, string CertBundle)? tokenAuth = null,
+        (string Certificate, string Key)? tls = null)
     {
         if (!File.Exists(Binary)) throw new InvalidOperationException($"{Binary} is missing: run ./setup.sh (Debian package docker-registry)");
         Port = Ports.Free();
@@ -71,7 +91,9 @@ public sealed class RegistryServer : IDisposable
         _config = Path.Combine(dir, "config.yml");
         File.WriteAllText(_config,
             $"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {StorageRoot}\n  delete:\n    enabled: true\n" +
-            $"http:\n  addr: 127.0.0.1:{Port}\n{auth}");
+            $"http:\n  addr: 127.0.0.1:{Port}\n" +
+            (tls is { } t2 ? $"  tls:\n    certificate: {t2.Certificate}\n    key: {t2.Key}\n" : "") + auth);
+        _tls = tls is not null;
         Start();
     }
 
@@ -85,7 +107,8 @@ public sealed class RegistryServer : IDisposable
         _process.ErrorDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        Ports.WaitHttp($"http://{Host}/v2/", TimeSpan.FromSeconds(20));
+        if (_tls) Ports.WaitTcp(Port, TimeSpan.FromSeconds(20));
+        else Ports.WaitHttp($"http://{Host}/v2/", TimeSpan.FromSeconds(20));
     }
 
     public void Stop()
@@ -310,5 +333,32 @@ public sealed class TokenSigner : IDisposable
     {
         _certificate.Dispose();
         _key.Dispose();
+    }
+}
+
+/// <summary>A test CA and a server certificate for 127.0.0.1 it signed, as PEM files (for a TLS registry).</summary>
+public static class TestCertificates
+{
+    public static (string CaFile, string Certificate, string Key) Create(string directory)
+    {
+        using var caKey = RSA.Create(2048);
+        var caRequest = new CertificateRequest("CN=rafs test CA", caKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(2));
+        using var serverKey = RSA.Create(2048);
+        var request = new CertificateRequest("CN=127.0.0.1", serverKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        using var server = request.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1), [1, 2, 3, 4]);
+        var caFile = Path.Combine(directory, "ca.pem");
+        var certFile = Path.Combine(directory, "server.pem");
+        var keyFile = Path.Combine(directory, "server.key");
+        File.WriteAllText(caFile, ca.ExportCertificatePem() + "\n");
+        File.WriteAllText(certFile, server.ExportCertificatePem() + "\n");
+        File.WriteAllText(keyFile, serverKey.ExportPkcs8PrivateKeyPem() + "\n");
+        return (caFile, certFile, keyFile);
     }
 }

@@ -158,6 +158,31 @@ public sealed class RemoteTests
     }
 
     [Fact]
+    public void TlsWithACustomCaAndAMirrorInFrontOfADeadOrigin()
+    {
+        using var scratch = new Scratch();
+        var (ca, cert, key) = TestCertificates.Create(scratch.Dir("tls"));
+        using var registry = new RegistryServer(scratch, tls: (cert, key));
+        var src = LargeTree(scratch);
+        var (boot, blobs) = Build(scratch, src);
+        var reference = $"{registry.Host}/{Repo}:tls";
+        var untrusted = RafsCli.Run("push", boot, reference, "--blob-dir", blobs);
+        Assert.NotEqual(0, untrusted.Exit);   // loopback without a CA means plain HTTP, which a TLS registry refuses
+        RafsCli.Ok("push", boot, reference, "--blob-dir", blobs, "--ca-file", ca);
+
+        using var daemon = new DaemonSession(scratch);
+        var mnt = scratch.Dir("mnt");
+        daemon.Mount(reference, mnt, "--ca-file", ca);
+        Assert.Equal("tiny and lazy\n", File.ReadAllText(Path.Combine(mnt, "tiny.txt")));
+        RafsCli.Ok(["umount", mnt, .. daemon.Flags]);
+
+        // The origin named by the reference does not exist; the mirror (the TLS registry) serves everything.
+        var deadOrigin = $"127.0.0.1:{Ports.Free()}/{Repo}:tls";
+        daemon.Mount(deadOrigin, mnt, "--mirror", $"https://{registry.Host}", "--ca-file", ca);
+        TreeComparer.AssertSame(src, mnt);
+    }
+
+    [Fact]
     public void PlainHttpRangeServingOfAnOciLayout()
     {
         using var scratch = new Scratch();

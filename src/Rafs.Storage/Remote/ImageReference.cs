@@ -42,9 +42,11 @@ public sealed partial record ImageReference(ReferenceKind Kind, string Location,
     /// <summary>The tag or digest a registry's manifests endpoint takes.</summary>
     public string ManifestReference => Digest ?? Tag ?? "latest";
 
-    public bool IsLoopback => Kind == ReferenceKind.Registry &&
-        (Location.StartsWith("localhost", StringComparison.OrdinalIgnoreCase) || Location.StartsWith("127.", StringComparison.Ordinal) ||
-         Location.StartsWith("[::1]", StringComparison.Ordinal));
+    public bool IsLoopback => Kind == ReferenceKind.Registry && IsLoopbackHost(Location);
+
+    public static bool IsLoopbackHost(string host) =>
+        host.StartsWith("localhost", StringComparison.OrdinalIgnoreCase) || host.StartsWith("127.", StringComparison.Ordinal) ||
+        host.StartsWith("[::1]", StringComparison.Ordinal);
 
     public override string ToString() => Kind switch
     {

@@ -26,9 +26,16 @@ public sealed partial class RegistryClient : IDisposable
         _reference = reference;
         _options = options;
         _http = transport;
-        foreach (var mirror in options.Mirrors) _endpoints.Add(new Uri(mirror.TrimEnd('/') + "/"));
-        var scheme = options.PlainHttp || reference.IsLoopback ? "http" : "https";
-        _endpoints.Add(new Uri($"{scheme}://{reference.Location}/"));
+        // Plain HTTP for loopback registries (as docker does) unless a CA is given, which asks for TLS.
+        bool plain = options.PlainHttp || (reference.IsLoopback && options.CaFile is null);
+        foreach (var mirror in options.Mirrors)
+        {
+            var m = mirror.TrimEnd('/');
+            if (!m.Contains("://", StringComparison.Ordinal))
+                m = (plain || ImageReference.IsLoopbackHost(m) && options.CaFile is null ? "http://" : "https://") + m;
+            _endpoints.Add(new Uri(m + "/"));
+        }
+        _endpoints.Add(new Uri($"{(plain ? "http" : "https")}://{reference.Location}/"));
         if (options.Credentials is { } given)
         {
             int colon = given.IndexOf(':');
