@@ -139,9 +139,7 @@ public sealed class DaemonClient : IDisposable
         launch.ArgumentList.Add("-c");
         launch.ArgumentList.Add("exec setsid -f \"$0\" \"$@\" </dev/null >>\"$RAFS_DAEMON_LOG\" 2>&1");
         launch.ArgumentList.Add(SelfLauncher.Executable);
-        foreach (var a in SelfLauncher.Prefix) launch.ArgumentList.Add(a);
-        foreach (var a in new[] { "daemon", "--socket", options.Socket, "--state-dir", options.StateDirectory, "--threads", options.Threads.ToString(), "--readahead", options.AmplifyBytes.ToString() })
-            launch.ArgumentList.Add(a);
+        foreach (var a in SelfLauncher.DaemonCommand(options)) launch.ArgumentList.Add(a);
         launch.Environment["RAFS_DAEMON_LOG"] = logFile;
         using (var shell = Process.Start(launch) ?? throw new IOException("could not start /bin/sh to launch the daemon"))
             shell.WaitForExit();

@@ -29,7 +29,6 @@ public sealed class FanotifyFrontend : IDisposable
         _log = log;
     }
 
-    public Fanotify Group => _group;
     public long Events => Interlocked.Read(ref _events);
     public long EventsThatFilled => Interlocked.Read(ref _filled);
     public long Denied => Interlocked.Read(ref _denied);
@@ -126,16 +125,17 @@ public sealed class FanotifyFrontend : IDisposable
                 // A marked file nobody here knows (state lost): serving it would show holes as zeros.
                 throw new IOException($"no blob is registered for the cache file (device {st.Device}, inode {st.Inode})");
             }
-            if (e.Count > 0 && !blob.IsComplete && !blob.HasWriter)
-                blob.AttachWriter(PosixFs.Duplicate(handle));   // event fds write without raising events: read-ahead uses it
-            if (e.Count > 0 && !blob.IsComplete && blob.IsFilled(e.Offset, e.Count))
-                blob.Touch(e.Offset, e.Count);
-            else if (e.Count > 0 && !blob.IsComplete)
+            if (e.Count > 0 && !blob.IsComplete)
             {
-                long started = System.Diagnostics.Stopwatch.GetTimestamp();
-                blob.Fill(e.Offset, e.Count, handle);
-                Interlocked.Add(ref _fillTicks, System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks);
-                Interlocked.Increment(ref _filled);
+                if (!blob.HasWriter) blob.AttachWriter(PosixFs.Duplicate(handle));   // event fds write without raising events: read-ahead uses it
+                if (blob.IsFilled(e.Offset, e.Count)) blob.Touch(e.Offset, e.Count);
+                else
+                {
+                    long started = System.Diagnostics.Stopwatch.GetTimestamp();
+                    blob.Fill(e.Offset, e.Count, handle);
+                    Interlocked.Add(ref _fillTicks, System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks);
+                    Interlocked.Increment(ref _filled);
+                }
             }
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or HttpRequestException or PosixException)
@@ -147,16 +147,14 @@ public sealed class FanotifyFrontend : IDisposable
         _group.Respond(e.Fd, response);
     }
 
-    /// <summary>Stops the handler threads; the group closes too unless <paramref name="keepGroup"/>.</summary>
-    public void Stop(bool keepGroup = false)
+    /// <summary>Stops the handler threads and closes the group (its marks go with it).</summary>
+    public void Dispose()
     {
         _stopping = true;
         foreach (var t in _threads) t.Join();
         _threads.Clear();
-        if (!keepGroup) _group.Dispose();
+        _group.Dispose();
     }
-
-    public void Dispose() => Stop();
 }
 
 /// <summary>
@@ -262,12 +260,6 @@ public sealed class OnDemandMount : IDisposable
         }
         foreach (var b in Blobs) Release(_cache, Frontend, b, _backend);
         _owned?.Dispose();
-    }
-
-    /// <summary>Detaches from the blobs without unmounting (a daemon handing its mounts to its successor).</summary>
-    public void Abandon()
-    {
-        _disposed = true;
     }
 
     private sealed class Owned(FanotifyFrontend frontend, BlobCache cache) : IDisposable

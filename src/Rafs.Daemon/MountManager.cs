@@ -16,7 +16,7 @@ public sealed class MountManager : IDisposable
 
     private readonly Dictionary<string, Entry> _mounts = [];
     private readonly object _lock = new();
-    private readonly string _statePath;
+    private readonly string _stateDirectory, _statePath;
     private readonly Action<string> _log;
 
     public BlobCache Cache { get; }
@@ -25,10 +25,20 @@ public sealed class MountManager : IDisposable
     public MountManager(string stateDirectory, FanotifyFrontend frontend, Action<string> log, int amplifyBytes = OnDemandBlob.DefaultAmplifyBytes)
     {
         Directory.CreateDirectory(stateDirectory);
-        _statePath = Path.Combine(stateDirectory, "mounts.json");
+        _stateDirectory = stateDirectory;
+        _statePath = StatePath(stateDirectory);
         Cache = new BlobCache(Path.Combine(stateDirectory, "cache"), amplifyBytes);
         Frontend = frontend;
         _log = log;
+    }
+
+    public static string StatePath(string stateDirectory) => Path.Combine(stateDirectory, "mounts.json");
+
+    /// <summary>The mounts a worker recorded in <paramref name="stateDirectory"/> (none when there is no record).</summary>
+    public static List<MountRecord> ReadRecords(string stateDirectory)
+    {
+        var path = StatePath(stateDirectory);
+        return File.Exists(path) ? JsonSerializer.Deserialize(File.ReadAllBytes(path), DaemonJson.Default.ListMountRecord) ?? [] : [];
     }
 
     public static RemoteOptions OptionsOf(MountRequest r) => new()
@@ -89,11 +99,10 @@ public sealed class MountManager : IDisposable
     /// </summary>
     public int Reattach()
     {
-        if (!File.Exists(_statePath)) return 0;
         List<MountRecord> records;
         try
         {
-            records = JsonSerializer.Deserialize(File.ReadAllBytes(_statePath), DaemonJson.Default.ListMountRecord) ?? [];
+            records = ReadRecords(_stateDirectory);
         }
         catch (JsonException e)
         {

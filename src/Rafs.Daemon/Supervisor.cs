@@ -79,14 +79,7 @@ public static partial class Supervisor
     private static Process StartWorker(DaemonOptions options, int fd, int restarts)
     {
         var start = new ProcessStartInfo(SelfLauncher.Executable) { UseShellExecute = false };
-        foreach (var a in SelfLauncher.Prefix) start.ArgumentList.Add(a);
-        foreach (var a in new[]
-                 {
-                     "daemon", "--worker", "--fanotify-fd", fd.ToString(), "--socket", options.Socket,
-                     "--state-dir", options.StateDirectory, "--threads", options.Threads.ToString(),
-                     "--readahead", options.AmplifyBytes.ToString(),
-                 })
-            start.ArgumentList.Add(a);
+        foreach (var a in SelfLauncher.DaemonCommand(options, "--worker", "--fanotify-fd", fd.ToString())) start.ArgumentList.Add(a);
         start.Environment["RAFS_SUPERVISOR_PID"] = Environment.ProcessId.ToString();
         start.Environment["RAFS_WORKER_RESTARTS"] = restarts.ToString();
         return Process.Start(start) ?? throw new IOException("could not start the daemon worker");
@@ -95,11 +88,9 @@ public static partial class Supervisor
     /// <summary>Last resort before the group closes: lazily unmount what the state file lists, so no hole reads as zeros.</summary>
     private static void DetachAll(DaemonOptions options)
     {
-        var state = Path.Combine(options.StateDirectory, "mounts.json");
-        if (!File.Exists(state)) return;
         try
         {
-            foreach (var r in JsonSerializer.Deserialize(File.ReadAllBytes(state), DaemonJson.Default.ListMountRecord) ?? [])
+            foreach (var r in MountManager.ReadRecords(options.StateDirectory))
                 if (Mounts.IsMountPoint(r.Request.MountPoint))
                     Mounts.Unmount(r.Request.MountPoint, detach: true);
         }
@@ -117,4 +108,11 @@ public static class SelfLauncher
 
     public static IReadOnlyList<string> Prefix =>
         Path.GetFileNameWithoutExtension(Executable) == "dotnet" ? [Path.Combine(AppContext.BaseDirectory, "rafs.dll")] : [];
+
+    /// <summary>Arguments after <see cref="Executable"/> that run `rafs daemon` with <paramref name="options"/>.</summary>
+    public static IEnumerable<string> DaemonCommand(DaemonOptions options, params string[] extra) =>
+    [
+        .. Prefix, "daemon", .. extra, "--socket", options.Socket, "--state-dir", options.StateDirectory,
+        "--threads", options.Threads.ToString(), "--readahead", options.AmplifyBytes.ToString(),
+    ];
 }

@@ -12,6 +12,9 @@ public readonly record struct BlobDigest
 
     public static BlobDigest FromHash(ReadOnlySpan<byte> sha256) => new(Convert.ToHexStringLower(sha256));
 
+    /// <summary>The digest of bytes in memory (manifests, configs).</summary>
+    public static BlobDigest Of(ReadOnlySpan<byte> data) => FromHash(System.Security.Cryptography.SHA256.HashData(data));
+
     public static bool TryParse(string text, out BlobDigest digest)
     {
         var hex = text.StartsWith("sha256:", StringComparison.Ordinal) ? text[7..] : text;

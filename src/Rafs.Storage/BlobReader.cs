@@ -56,11 +56,12 @@ public sealed record BlobTable(BlobFooter Footer, IReadOnlyList<BlobChunkEntry> 
     }
 
     /// <summary>Reads a blob's tail (table then footer) kept on its own, as the cache keeps it.</summary>
-    public static BlobTable ReadFooterAndTable(SafeFileHandle file, long offset, long length, string where)
+    public static BlobTable ReadFooterAndTable(SafeFileHandle file, string where)
     {
+        long length = RandomAccess.GetLength(file);
         if (length < BlobFooter.FooterSize) throw new InvalidDataException($"{where}: {length} bytes is too small for a chunk table");
         var bytes = new byte[length];
-        ReadExactly(file, bytes, offset, where);
+        ReadExactly(file, bytes, 0, where);
         var footer = BlobFooter.Read(bytes.AsSpan((int)(length - BlobFooter.FooterSize)), where);
         if (footer.TableSize + BlobFooter.FooterSize != length)
             throw new InvalidDataException($"{where}: {footer.ChunkCount} chunks do not fit its {length} bytes");

@@ -23,7 +23,6 @@ public sealed class OnDemandBlob : IDisposable
 
     private readonly BlobChunkEntry[] _chunks;   // by device offset
     private readonly int[] _byStored;            // chunk indexes in stored order
-    private readonly int[] _storedRank;          // position of each chunk in _byStored
     private readonly byte[] _filled;             // persisted: 1 = verified data is in the cache file
     private readonly bool[] _inFlight;           // claimed by a filler right now
     private readonly FileStream _record;
@@ -80,8 +79,6 @@ public sealed class OnDemandBlob : IDisposable
         CachePath = cachePath;
         _chunks = table.Chunks.OrderBy(c => c.DeviceOffset).ToArray();
         _byStored = Enumerable.Range(0, _chunks.Length).OrderBy(i => _chunks[i].StoredOffset).ToArray();
-        _storedRank = new int[_chunks.Length];
-        for (int r = 0; r < _byStored.Length; r++) _storedRank[_byStored[r]] = r;
         _record = new FileStream(cachePath + ".filled", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         _filled = new byte[_chunks.Length];
         _inFlight = new bool[_chunks.Length];
@@ -105,10 +102,7 @@ public sealed class OnDemandBlob : IDisposable
         Directory.CreateDirectory(cacheDirectory);
         var basePath = Path.Combine(Path.GetFullPath(cacheDirectory), digest.Hex);
         var table = LoadLocalTable(basePath + ".table", digest) ?? FetchTable(backend, digest, basePath + ".table");
-        if (expectedTableDigest is not null && !table.Footer.TableDigest.AsSpan().SequenceEqual(expectedTableDigest))
-            throw new InvalidDataException($"blob {digest}: its chunk table is not the one the image manifest names; the blob is corrupt or substituted");
-        if (table.Footer.DeviceSize != expectedDeviceSize)
-            throw new InvalidDataException($"blob {digest}: device layout of {table.Footer.DeviceSize} bytes, the image expects {expectedDeviceSize}");
+        CheckMatches(digest, table, expectedDeviceSize, expectedTableDigest);
         var cachePath = basePath + ".ondemand";
         using (var file = File.OpenHandle(cachePath, FileMode.OpenOrCreate, FileAccess.ReadWrite))
             if (RandomAccess.GetLength(file) != table.Footer.DeviceSize)
@@ -122,13 +116,25 @@ public sealed class OnDemandBlob : IDisposable
         return blob;
     }
 
+    /// <summary>Throws unless this blob is the one an image names: its device size, and its table digest when known.</summary>
+    public void CheckMatches(long expectedDeviceSize, byte[]? expectedTableDigest) =>
+        CheckMatches(Digest, Table, expectedDeviceSize, expectedTableDigest);
+
+    private static void CheckMatches(BlobDigest digest, BlobTable table, long expectedDeviceSize, byte[]? expectedTableDigest)
+    {
+        if (expectedTableDigest is not null && !table.Footer.TableDigest.AsSpan().SequenceEqual(expectedTableDigest))
+            throw new InvalidDataException($"blob {digest}: its chunk table is not the one the image manifest names; the blob is corrupt or substituted");
+        if (table.Footer.DeviceSize != expectedDeviceSize)
+            throw new InvalidDataException($"blob {digest}: device layout of {table.Footer.DeviceSize} bytes, the image expects {expectedDeviceSize}");
+    }
+
     private static BlobTable? LoadLocalTable(string path, BlobDigest digest)
     {
         if (!File.Exists(path)) return null;
         try
         {
             using var file = File.OpenHandle(path);
-            return BlobTable.ReadFooterAndTable(file, 0, RandomAccess.GetLength(file), $"cached table of blob {digest} ({path})");
+            return BlobTable.ReadFooterAndTable(file, $"cached table of blob {digest} ({path})");
         }
         catch (InvalidDataException)
         {
@@ -210,7 +216,7 @@ public sealed class OnDemandBlob : IDisposable
         {
             bool othersBusy = false;
             mine.Clear();
-            List<int>? ahead, further = null;
+            List<int>? ahead = null;
             lock (_lock)
             {
                 for (int i = first; i <= last; i++)
@@ -224,22 +230,21 @@ public sealed class OnDemandBlob : IDisposable
                 {
                     if (!othersBusy) return;
                     // The reader caught up with read-ahead in flight: start the next window, then wait.
-                    if (_writer is not null) further = AdvanceStreams(first, last);
-                    if (further is null) Monitor.Wait(_lock, 1000);   // woken when a filler finishes; then look again
+                    if (_writer is not null) ahead = AdvanceStreams(first, last);
+                    if (ahead is null) Monitor.Wait(_lock, 1000);   // woken when a filler finishes; then look again
                 }
-            }
-            if (further is not null) StartBackground(further);
-            if (mine.Count == 0) continue;
-            lock (_lock)
-            {
-                ahead = ClaimAhead(mine);
-                if (ahead is not null && _writer is null)
+                else
                 {
-                    mine.AddRange(ahead);   // no event-free handle yet: read ahead in the same request
-                    ahead = null;
+                    ahead = ClaimAhead(mine);
+                    if (ahead is not null && _writer is null)
+                    {
+                        mine.AddRange(ahead);   // no event-free handle yet: read ahead in the same request
+                        ahead = null;
+                    }
                 }
             }
             if (ahead is not null) StartBackground(ahead);
+            if (mine.Count == 0) continue;
             try
             {
                 FetchClaimed(mine, target);
@@ -324,8 +329,7 @@ public sealed class OnDemandBlob : IDisposable
             _streams[stream] = (end, 0, -1, ++_streamClock);
             return null;
         }
-        int window = (int)Math.Min(AmplifyBytes, Math.Max(FirstWindow, 2L * _streams[stream].Window));
-        return ClaimWindow(stream, end, window);
+        return ClaimWindow(stream, end, NextWindow(_streams[stream].Window));
     }
 
     /// <summary>Starts the next window of every stream whose current window the range [first, last] reached.</summary>
@@ -340,11 +344,13 @@ public sealed class OnDemandBlob : IDisposable
             for (int i = first; i <= last && !reached; i++)
                 reached = _chunks[i].StoredOffset >= s.Marker && _chunks[i].StoredOffset < s.End;
             if (!reached) continue;
-            int window = (int)Math.Min(AmplifyBytes, Math.Max(FirstWindow, 2L * s.Window));
-            if (ClaimWindow(k, s.End, window) is { } claimed) (result ??= []).AddRange(claimed);
+            if (ClaimWindow(k, s.End, NextWindow(s.Window)) is { } claimed) (result ??= []).AddRange(claimed);
         }
         return result;
     }
+
+    /// <summary>A stream's next window: double the last, from 256 KiB up to the ceiling.</summary>
+    private int NextWindow(int window) => (int)Math.Min(AmplifyBytes, Math.Max(FirstWindow, 2L * window));
 
     /// <summary>Claims the missing chunks stored from <paramref name="from"/> on, up to <paramref name="window"/> bytes.</summary>
     private List<int>? ClaimWindow(int stream, long from, int window)
@@ -530,10 +536,7 @@ public sealed class BlobCache(string directory, int amplifyBytes = OnDemandBlob.
         {
             if (_entries.TryGetValue(digest, out var entry))
             {
-                if (entry.Blob.DeviceSize != deviceSize)
-                    throw new InvalidDataException($"blob {digest}: device layout of {entry.Blob.DeviceSize} bytes, the image expects {deviceSize}");
-                if (tableDigest is not null && !entry.Blob.Table.Footer.TableDigest.AsSpan().SequenceEqual(tableDigest))
-                    throw new InvalidDataException($"blob {digest}: its chunk table is not the one the image manifest names");
+                entry.Blob.CheckMatches(deviceSize, tableDigest);
                 entry.Blob.AddBackend(backend);
                 _entries[digest] = (entry.Blob, entry.Users + 1);
                 return entry.Blob;
@@ -561,11 +564,6 @@ public sealed class BlobCache(string directory, int amplifyBytes = OnDemandBlob.
             blob.Dispose();
             return true;
         }
-    }
-
-    public IReadOnlyList<OnDemandBlob> Blobs
-    {
-        get { lock (_entries) return _entries.Values.Select(e => e.Blob).ToList(); }
     }
 
     public void Dispose()

@@ -14,13 +14,7 @@ public sealed class OnDemandTests
     private static (string Source, string Boot, string Blobs) Build(Scratch scratch)
     {
         var src = scratch.Dir("src");
-        var random = new Random(21);
-        for (int i = 0; i < 12; i++)
-        {
-            var data = new byte[(1 << 20) + 777 * i];
-            random.NextBytes(data);
-            File.WriteAllBytes(Path.Combine(src, $"big-{i:D2}"), data);
-        }
+        RichTree.BigRandomFiles(src, count: 12, step: 777, seed: 21);
         File.WriteAllText(Path.Combine(src, "hello.txt"), "hello, lazily\n");
         var boot = scratch.PathOf("boot");
         var blobs = scratch.PathOf("blobs");

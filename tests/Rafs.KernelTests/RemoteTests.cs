@@ -26,13 +26,7 @@ public sealed class RemoteTests
     private static string LargeTree(Scratch scratch)
     {
         var src = scratch.Dir("large");
-        var random = new Random(5);
-        for (int i = 0; i < 25; i++)
-        {
-            var data = new byte[(1 << 20) + 1000 * i];
-            random.NextBytes(data);
-            File.WriteAllBytes(Path.Combine(src, $"big-{i:D2}"), data);
-        }
+        RichTree.BigRandomFiles(src, count: 25, step: 1000, seed: 5);
         File.WriteAllText(Path.Combine(src, "tiny.txt"), "tiny and lazy\n");
         return src;
     }

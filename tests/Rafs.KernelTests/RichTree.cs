@@ -16,6 +16,21 @@ public static class RichTree
 {
     private const int Reg = 0x8000, Chr = 0x2000, Blk = 0x6000, Fifo = 0x1000, Sock = 0xC000;
 
+    /// <summary>
+    /// <paramref name="count"/> files big-00, big-01, … of random data, 1 MiB + <paramref name="step"/> × i bytes
+    /// (no two chunks alike), for tests that need an image where laziness shows.
+    /// </summary>
+    public static void BigRandomFiles(string root, int count, int step, int seed)
+    {
+        var random = new Random(seed);
+        for (int i = 0; i < count; i++)
+        {
+            var data = new byte[(1 << 20) + step * i];
+            random.NextBytes(data);
+            File.WriteAllBytes(Path.Combine(root, $"big-{i:D2}"), data);
+        }
+    }
+
     public static void Create(string root, RichTreeOptions? options = null)
     {
         options ??= new RichTreeOptions();

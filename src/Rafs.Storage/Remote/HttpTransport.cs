@@ -151,34 +151,26 @@ public sealed class HttpTransport : IBackendCounters, IDisposable
     /// <summary>
     /// A ranged GET whose whole exchange (headers and body) is retried: a body cut short is as transient as a 503.
     /// <paramref name="send"/> sends the request for [offset, offset + count) (Send already retries the exchange).
+    /// The buffer holds the data only when this returns; a failed attempt may have left part of a body in it.
     /// </summary>
     public void GetRange(Func<long, int, HttpResponseMessage> send, long offset, Span<byte> buffer, string what)
     {
-        var rented = System.Buffers.ArrayPool<byte>.Shared.Rent(buffer.Length);
-        try
+        var delay = _options.RetryDelay;
+        for (int attempt = 0; ; attempt++)
         {
-            var delay = _options.RetryDelay;
-            for (int attempt = 0; ; attempt++)
+            try
             {
-                try
-                {
-                    using var response = send(offset, buffer.Length);
-                    RangeReader.Accept(response, offset, buffer.Length, what);
-                    ReadBody(response, rented.AsSpan(0, buffer.Length), what);
-                    break;
-                }
-                catch (BrokenBodyException) when (attempt < _options.Retries)
-                {
-                    Interlocked.Increment(ref _retries);
-                    Thread.Sleep(delay + TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)delay.TotalMilliseconds + 1)));
-                    delay *= 2;
-                }
+                using var response = send(offset, buffer.Length);
+                RangeReader.Accept(response, offset, buffer.Length, what);
+                ReadBody(response, buffer, what);
+                return;
             }
-            rented.AsSpan(0, buffer.Length).CopyTo(buffer);
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            catch (BrokenBodyException) when (attempt < _options.Retries)
+            {
+                Interlocked.Increment(ref _retries);
+                Thread.Sleep(delay + TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)delay.TotalMilliseconds + 1)));
+                delay *= 2;
+            }
         }
     }
 

@@ -117,6 +117,22 @@ public sealed record RafsManifest(OciManifest Oci, BlobDigest ManifestDigest, Oc
         return new RafsManifest(oci, digest, oci.Layers[^1], blobs);
     }
 
+    /// <summary>Parses manifest bytes fetched by digest, after checking they hash to <paramref name="expected"/> (when one is known).</summary>
+    public static RafsManifest FromBytes(byte[] body, BlobDigest? expected, string where)
+    {
+        var digest = BlobDigest.Of(body);
+        if (expected is { } want && digest != want)
+            throw new InvalidDataException($"{where}: the manifest's bytes hash to {digest}, not {want}");
+        return FromOci(ParseOci(body, where), digest, where);
+    }
+
+    /// <summary>The manifest an OCI image layout's index.json tags <paramref name="tag"/>, read by digest and verified.</summary>
+    public static RafsManifest FromLayout(byte[] indexJson, string? tag, Func<BlobDigest, byte[]> readBlob, string where)
+    {
+        var descriptor = OciIndex.Select(ParseOci(indexJson, where), tag, where);
+        return FromBytes(readBlob(descriptor.BlobDigest), descriptor.BlobDigest, $"{where}: manifest {descriptor.Digest}");
+    }
+
     /// <summary>Describes a bootstrap and its blobs (in device-table order) as a manifest plus its config.</summary>
     public static (OciManifest Manifest, byte[] Config) Describe(OciDescriptor bootstrap, IReadOnlyList<OciDescriptor> blobs)
     {
@@ -128,7 +144,7 @@ public sealed record RafsManifest(OciManifest Oci, BlobDigest ManifestDigest, Oc
         var manifest = new OciManifest
         {
             ArtifactType = RafsMediaTypes.ArtifactType,
-            Config = new OciDescriptor { MediaType = RafsMediaTypes.Config, Digest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(config)), Size = config.Length },
+            Config = new OciDescriptor { MediaType = RafsMediaTypes.Config, Digest = BlobDigest.Of(config).ToString(), Size = config.Length },
             Layers = [.. blobs, bootstrap],
         };
         return (manifest, config);

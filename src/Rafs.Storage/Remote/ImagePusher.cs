@@ -41,7 +41,7 @@ public static class ImagePusher
         };
         var (manifest, config) = RafsManifest.Describe(bootstrapDescriptor, blobDescriptors);
         var manifestBytes = RafsManifest.Serialize(manifest);
-        var manifestDigest = BlobDigest.FromHash(SHA256.HashData(manifestBytes));
+        var manifestDigest = BlobDigest.Of(manifestBytes);
         var files = blobs.Select(b => (b.Digest, b.Path)).Append((bootstrapDescriptor.BlobDigest, bootstrap)).ToList();
 
         return target.Kind switch

@@ -139,12 +139,8 @@ internal sealed class HttpLayoutSource(ImageReference reference, RemoteOptions o
     public override RafsManifest GetManifest()
     {
         var where = $"{_base}index.json";
-        var index = RafsManifest.ParseOci(GetSmall(new Uri(_base, "index.json"), where), where);
-        var descriptor = OciIndex.Select(index, Reference.Tag, where);
-        var body = GetSmall(BlobUri(descriptor.BlobDigest), $"manifest {descriptor.Digest}");
-        var digest = BlobDigest.FromHash(SHA256.HashData(body));
-        if (digest != descriptor.BlobDigest) throw new InvalidDataException($"manifest {descriptor.Digest} at {_base}: its bytes hash to {digest}");
-        var manifest = RafsManifest.FromOci(RafsManifest.ParseOci(body, where), digest, $"{_base} manifest {digest}");
+        var manifest = RafsManifest.FromLayout(GetSmall(new Uri(_base, "index.json"), where), Reference.Tag,
+            digest => GetSmall(BlobUri(digest), $"manifest {digest} from {_base}"), where);
         Learn(manifest);
         return manifest;
     }
@@ -183,13 +179,7 @@ internal sealed class LayoutDirectorySource(ImageReference reference) : IImageSo
     {
         var where = Path.Combine(Reference.Location, "index.json");
         if (!File.Exists(where)) throw new FileNotFoundException($"{Reference.Location} is not an OCI image layout (no index.json)", where);
-        var index = RafsManifest.ParseOci(File.ReadAllBytes(where), where);
-        var descriptor = OciIndex.Select(index, Reference.Tag, where);
-        var path = BlobPath(descriptor.BlobDigest);
-        var body = File.ReadAllBytes(path);
-        var digest = BlobDigest.FromHash(SHA256.HashData(body));
-        if (digest != descriptor.BlobDigest) throw new InvalidDataException($"{path}: manifest bytes hash to {digest}, not {descriptor.Digest}");
-        return RafsManifest.FromOci(RafsManifest.ParseOci(body, path), digest, path);
+        return RafsManifest.FromLayout(File.ReadAllBytes(where), Reference.Tag, digest => File.ReadAllBytes(BlobPath(digest)), where);
     }
 
     public long GetLength(BlobDigest blob) =>

@@ -155,11 +155,7 @@ public sealed partial class RegistryClient : IDisposable
         if (response.StatusCode == HttpStatusCode.NotFound) throw new FileNotFoundException($"{what}: not found on the registry (push it with 'rafs push')");
         Ensure(response, what);
         var body = _http.ReadSmallBody(response, RafsManifest.MaxManifestBytes, what);
-        var digest = BlobDigest.FromHash(System.Security.Cryptography.SHA256.HashData(body));
-        if (_reference.Digest is { } expected && digest.ToString() != expected)
-            throw new InvalidDataException($"{what}: the registry sent a manifest whose digest is {digest}, not {expected}");
-        var oci = RafsManifest.ParseOci(body, what);
-        return RafsManifest.FromOci(oci, digest, what);
+        return RafsManifest.FromBytes(body, _reference.Digest is { } expected ? BlobDigest.Parse(expected) : null, what);
     }
 
     public long GetBlobLength(BlobDigest digest)
