@@ -74,6 +74,10 @@ public sealed class RemoteTests
         TreeComparer.AssertSame(src, mnt);
         var after = daemon.Status(mnt);
         Assert.All(after.Blobs, b => Assert.True(b.Complete && !b.Marked, $"blob {b.Digest} not complete/unmarked after a full read"));
+        // The cache files the daemon assembled chunk by chunk, checked by erofs-utils as the image's devices.
+        var devices = after.Blobs.Select(b => "--device=" + Path.Combine(daemon.StateDir, "cache", b.Digest["sha256:".Length..] + ".ondemand"));
+        var fsck = Tools.Run("fsck.erofs", [.. devices, after.Bootstrap]);
+        Assert.True(fsck.Exit == 0, fsck.All);
         Assert.Equal(0, daemon.Client.Status().EventsDenied);
         Assert.Contains("rafs_fanotify_events_total", daemon.Client.Metrics());
         var status = RafsCli.Ok(["status", .. daemon.Flags]).Stdout;
