@@ -355,6 +355,51 @@ public sealed class RemoteTests
     }
 
     [Fact]
+    public void ABootstrapCorruptedOnTheRegistryIsRefusedBeforeMounting()
+    {
+        using var scratch = new Scratch();
+        using var registry = new RegistryServer(scratch);
+        var (_, boot, _, reference) = PushLargeTree(scratch, registry, "badboot");
+        var stored = registry.BlobDataPath(Rafs.Storage.BlobDigest.OfFile(boot).ToString());
+        var bytes = File.ReadAllBytes(stored);
+        bytes[^100] ^= 0x01;   // same size, different bytes
+        File.WriteAllBytes(stored, bytes);
+        using var daemon = new DaemonSession(scratch);
+        var mnt = scratch.Dir("mnt");
+        var refused = RafsCli.Run(["mount", reference, mnt, .. daemon.Flags]);
+        Assert.NotEqual(0, refused.Exit);
+        Assert.Contains("bootstrap", refused.Stderr);
+        Assert.Contains("corrupt", refused.Stderr);
+        Assert.False(Mounts.IsMountPoint(mnt));
+        Assert.Empty(daemon.Client.List());
+    }
+
+    [Fact]
+    public void TwoMountsOfImagesSharingABlobFetchAndCacheItOnce()
+    {
+        using var scratch = new Scratch();
+        using var registry = new RegistryServer(scratch);
+        var (src, boot, blobs, reference) = PushLargeTree(scratch, registry, "shared-a");
+        var other = $"{registry.Host}/{Repo}-copy:shared-b";   // another repository naming the same blob
+        RafsCli.Ok("push", boot, other, "--blob-dir", blobs);
+        using var daemon = new DaemonSession(scratch);
+        var first = scratch.Dir("mnt-a");
+        var second = scratch.Dir("mnt-b");
+        daemon.Mount(reference, first);
+        daemon.Mount(other, second);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(src, "big-07")), File.ReadAllBytes(Path.Combine(first, "big-07")));
+        long fetched = daemon.Status(first).Blobs.Single().FetchedBytes;
+        Assert.True(fetched > 0);
+        Kernel.DropCaches();
+        Assert.Equal(File.ReadAllBytes(Path.Combine(src, "big-07")), File.ReadAllBytes(Path.Combine(second, "big-07")));
+        Assert.Equal(fetched, daemon.Status(second).Blobs.Single().FetchedBytes);   // one blob object: nothing fetched again
+        Assert.Single(Directory.GetFiles(Path.Combine(daemon.StateDir, "cache"), "*.ondemand"));
+        // Unmounting one image keeps the blob (and its mark) for the other.
+        RafsCli.Ok(["umount", first, .. daemon.Flags]);
+        TreeComparer.AssertSame(src, second);
+    }
+
+    [Fact]
     public void ServerErrorsAndConnectionResetsAreRetried()
     {
         using var scratch = new Scratch();
