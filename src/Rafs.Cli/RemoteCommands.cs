@@ -21,10 +21,16 @@ internal static class RemoteCommands
         public readonly Option<string[]> Mirror = new("--mirror") { Description = "Registry mirror host[:port] tried before the origin (repeatable)" };
         public readonly Option<int?> TimeoutMs = new("--timeout-ms") { Description = "Per-request timeout in ms (default 20000); a read fails with EIO after the retries" };
         public readonly Option<int?> Retries = new("--retries") { Description = "Retries after a failed request (default 3, with backoff and jitter)" };
+        public readonly Option<string> Frontend = new("--frontend")
+        {
+            Description = "Kernel path: auto (fanotify, else fscache, else fuse), fanotify, fscache or fuse",
+            DefaultValueFactory = _ => Frontends.Auto,
+        };
 
-        public void AddTo(Command c)
+        public void AddTo(Command c, bool mounting)
         {
             foreach (var o in new Option[] { PlainHttp, CaFile, Credentials, DockerConfig, Mirror, TimeoutMs, Retries }) c.Options.Add(o);
+            if (mounting) c.Options.Add(Frontend);
         }
 
         public MountRequest Request(ParseResult p, string reference, string mountPoint) => new()
@@ -38,6 +44,7 @@ internal static class RemoteCommands
             Mirrors = [.. p.GetValue(Mirror) ?? []],
             TimeoutMs = p.GetValue(TimeoutMs),
             Retries = p.GetValue(Retries),
+            Frontend = p.GetValue(Frontend),
         };
     }
 
@@ -73,7 +80,7 @@ internal static class RemoteCommands
         var blobDir = new Option<string>("--blob-dir") { Description = "Directory holding the bootstrap's blobs, named by sha256", Required = true };
         var remote = new RemoteFlags();
         var command = new Command("push", "Publish a bootstrap and its blobs as an OCI artifact (blobs the registry has are skipped)") { bootstrap, reference, blobDir };
-        remote.AddTo(command);
+        remote.AddTo(command, mounting: false);
         command.SetAction(p => CliSupport.Run(() =>
         {
             var boot = Path.GetFullPath(p.GetValue(bootstrap)!);
@@ -99,7 +106,7 @@ internal static class RemoteCommands
         var remote = new RemoteFlags();
         var daemon = new DaemonFlags();
         var noStart = new Option<bool>("--no-start") { Description = "Fail instead of starting a daemon when none runs" };
-        remote.AddTo(command);
+        remote.AddTo(command, mounting: true);
         daemon.AddTo(command);
         command.Options.Add(noStart);
         mount = (p, reference, mountPoint) =>
@@ -129,12 +136,16 @@ internal static class RemoteCommands
     public static Command CreateDaemon()
     {
         var daemon = new DaemonFlags();
-        var threads = new Option<int>("--threads") { Description = "fanotify handler threads", DefaultValueFactory = _ => 4 };
+        var threads = new Option<int>("--threads") { Description = "Request threads per frontend (fanotify, cachefiles) and per FUSE mount", DefaultValueFactory = _ => 4 };
         var noSupervisor = new Option<bool>("--no-supervisor") { Description = "Run the worker alone (a crash then fails open: unfilled reads return zeros)" };
         var amplify = new Option<string?>("--readahead") { Description = "Ceiling of the read-ahead window a sequential miss adds to its request (default 4M, $RAFS_READAHEAD_BYTES; 0 = fetch only what is read)" };
         var worker = new Option<bool>("--worker") { Hidden = true };
         var fanotifyFd = new Option<int?>("--fanotify-fd") { Hidden = true };
-        var command = new Command("daemon", "Run the Rafs daemon in the foreground: fanotify handlers, mounts, API on a unix socket") { threads, amplify, noSupervisor, worker, fanotifyFd };
+        var cachefilesFd = new Option<int?>("--cachefiles-fd") { Hidden = true };
+        var command = new Command("daemon", "Run the Rafs daemon in the foreground: kernel frontends (fanotify, fscache, FUSE), mounts, API on a unix socket")
+        {
+            threads, amplify, noSupervisor, worker, fanotifyFd, cachefilesFd,
+        };
         daemon.AddTo(command);
         command.SetAction(p => CliSupport.Run(() =>
         {
@@ -148,8 +159,10 @@ internal static class RemoteCommands
             }
             int.TryParse(Environment.GetEnvironmentVariable("RAFS_SUPERVISOR_PID"), out int supervisor);
             int.TryParse(Environment.GetEnvironmentVariable("RAFS_WORKER_RESTARTS"), out int restarts);
-            var group = p.GetValue(fanotifyFd) is { } fd ? new Fanotify(fd) : new Fanotify();
-            return DaemonHost.Run(options, group, inherited: p.GetValue(fanotifyFd) is not null, supervisor, restarts);
+            var channels = p.GetValue(fanotifyFd) is { } fd
+                ? KernelChannels.Adopt(fd, p.GetValue(cachefilesFd) ?? -1)
+                : KernelChannels.Open(options, Log);
+            return DaemonHost.Run(options, channels, supervisor, restarts);
         }));
 
         var stop = new Command("stop", "Unmount everything the daemon serves and stop it");
@@ -195,7 +208,9 @@ internal static class RemoteCommands
             if (Console.IsOutputRedirected) console.Profile.Width = Math.Max(console.Profile.Width, 132);   // logs and pipes: no truncated table
             console.MarkupLine($"[bold]rafs daemon[/] pid {status.Pid} (supervisor {status.SupervisorPid}, {status.WorkerRestarts} restart(s)), up {TimeSpan.FromSeconds((int)status.UptimeSeconds)}");
             console.MarkupLine($"socket {Markup.Escape(status.Socket)}, cache {Markup.Escape(status.CacheDirectory)}");
-            console.MarkupLine($"events {status.Events:N0}, fills {status.EventsFilled:N0}, EIO {status.EventsDenied:N0}");
+            console.MarkupLine($"frontends (auto picks the first): {(status.Frontends.Count == 0 ? "none" : string.Join(", ", status.Frontends.Select(f => f.Name)))}");
+            foreach (var f in status.Frontends)
+                console.MarkupLine($"  {f.Name}: {f.Requests:N0} request(s), {f.Fills:N0} fill(s), {f.Errors:N0} answered EIO");
             foreach (var m in mounts)
             {
                 console.WriteLine();

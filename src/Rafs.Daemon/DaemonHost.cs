@@ -35,20 +35,35 @@ public static class DaemonHost
     public static void Log(string message) =>
         Console.Error.WriteLine($"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} rafsd[{Environment.ProcessId}] {message}");
 
-    /// <param name="group">The supervisor's group (inherited), or a fresh one when unsupervised.</param>
-    public static int Run(DaemonOptions options, Fanotify group, bool inherited, int supervisorPid, int restarts)
+    /// <param name="channels">The supervisor's fanotify group and cachefiles device (inherited), or this process's own when unsupervised.</param>
+    public static int Run(DaemonOptions options, KernelChannels channels, int supervisorPid, int restarts)
     {
         var started = Stopwatch.StartNew();
-        var frontend = new FanotifyFrontend(group, Log);
+        var frontends = new List<IMountFrontend>();
+        FanotifyFrontend? fanotify = null;
+        FscacheFrontend? fscache = null;
         int orphans = 0;
-        if (inherited)
+        if (channels.Fanotify is { } group)
         {
-            orphans = group.DenyOrphanedEvents();
-            if (orphans > 0) Log($"answered {orphans} read(s) the previous worker left unanswered with EIO");
+            fanotify = new FanotifyFrontend(group, Log);
+            frontends.Add(fanotify);
+            if (channels.Inherited)
+            {
+                orphans = group.DenyOrphanedEvents();
+                if (orphans > 0) Log($"answered {orphans} read(s) the previous worker left unanswered with EIO");
+            }
         }
-        var manager = new MountManager(options.StateDirectory, frontend, Log, options.AmplifyBytes);
+        if (channels.Cachefiles is { } cachefiles)
+        {
+            fscache = new FscacheFrontend(cachefiles, Log);
+            frontends.Add(fscache);
+        }
+        if (FuseDevice.IsPresent) frontends.Add(new FuseFrontend(options.Threads, Log));
+        var manager = new MountManager(options.StateDirectory, frontends, Log, options.AmplifyBytes);
         int attached = manager.Reattach();
-        frontend.Start(options.Threads);
+        fanotify?.Start(options.Threads);
+        fscache?.Start(options.Threads, restore: channels.Inherited);
+        Log($"frontends: {(frontends.Count == 0 ? "none" : string.Join(", ", frontends.Select(f => f.Name)))}");
 
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(options.Socket))!);
         File.Delete(options.Socket);
@@ -65,11 +80,19 @@ public static class DaemonHost
             CacheDirectory = manager.Cache.Directory,
             UptimeSeconds = started.Elapsed.TotalSeconds,
             Mounts = manager.Count,
-            Events = frontend.Events,
-            EventsFilled = frontend.EventsThatFilled,
-            EventsDenied = frontend.Denied,
-            FillSeconds = frontend.FillTime.TotalSeconds,
+            Events = fanotify?.Events ?? 0,
+            EventsFilled = fanotify?.EventsThatFilled ?? 0,
+            EventsDenied = fanotify?.Denied ?? 0,
+            FillSeconds = fanotify?.FillTime.TotalSeconds ?? 0,
             OrphansDenied = orphans,
+            Frontends = frontends.Select(f => new FrontendStatus
+            {
+                Name = f.Name,
+                Requests = f.Counters.Requests,
+                Fills = f.Counters.Fills,
+                Errors = f.Counters.Errors,
+                FillSeconds = f.Counters.FillTime.TotalSeconds,
+            }).ToList(),
         }));
         app.Start();
         File.SetUnixFileMode(options.Socket, UnixFileMode.UserRead | UnixFileMode.UserWrite);
@@ -77,7 +100,8 @@ public static class DaemonHost
         app.WaitForShutdown();
         Log("shutting down: unmounting everything");
         manager.Dispose();
-        frontend.Dispose();
+        foreach (var f in frontends) f.Dispose();
+        channels.Dispose();
         File.Delete(options.Socket);
         Log("stopped");
         return 0;
@@ -169,6 +193,9 @@ public static class DaemonHost
         Metric("rafs_fanotify_events_total", "counter", "Pre-content events handled.", [("", status.Events)]);
         Metric("rafs_fanotify_fill_events_total", "counter", "Events that had to fetch data.", [("", status.EventsFilled)]);
         Metric("rafs_fanotify_denied_total", "counter", "Reads answered with EIO.", [("", status.EventsDenied)]);
+        Metric("rafs_frontend_requests_total", "counter", "Requests from the kernel, by frontend.", status.Frontends.Select(f => ($"frontend=\"{f.Name}\"", (double)f.Requests)));
+        Metric("rafs_frontend_fills_total", "counter", "Requests that had to fetch data, by frontend.", status.Frontends.Select(f => ($"frontend=\"{f.Name}\"", (double)f.Fills)));
+        Metric("rafs_frontend_errors_total", "counter", "Requests answered with EIO, by frontend.", status.Frontends.Select(f => ($"frontend=\"{f.Name}\"", (double)f.Errors)));
         Metric("rafs_blob_filled_bytes", "gauge", "Verified bytes present in the cache file.", blobs.Select(b => ($"blob=\"{b.Digest}\"", (double)b.FilledBytes)));
         Metric("rafs_blob_device_bytes", "gauge", "Size of the blob's device layout.", blobs.Select(b => ($"blob=\"{b.Digest}\"", (double)b.DeviceSize)));
         Metric("rafs_blob_fetched_bytes_total", "counter", "Stored bytes fetched for chunks.", blobs.Select(b => ($"blob=\"{b.Digest}\"", (double)b.FetchedBytes)));

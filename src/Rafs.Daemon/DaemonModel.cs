@@ -14,6 +14,8 @@ public sealed class MountRequest
     [JsonPropertyName("mirrors")] public List<string> Mirrors { get; set; } = [];
     [JsonPropertyName("timeout_ms")] public int? TimeoutMs { get; set; }
     [JsonPropertyName("retries")] public int? Retries { get; set; }
+    /// <summary>auto (default: fanotify, else fscache, else fuse), fanotify, fscache or fuse.</summary>
+    [JsonPropertyName("frontend")] public string? Frontend { get; set; }
 }
 
 public sealed class BlobStatus
@@ -37,7 +39,7 @@ public sealed class MountStatus
     [JsonPropertyName("reference")] public string Reference { get; set; } = "";
     [JsonPropertyName("manifest")] public string Manifest { get; set; } = "";
     [JsonPropertyName("bootstrap")] public string Bootstrap { get; set; } = "";
-    [JsonPropertyName("frontend")] public string Frontend { get; set; } = "fanotify";
+    [JsonPropertyName("frontend")] public string Frontend { get; set; } = "";
     /// <summary>Bytes this image's source served (bootstrap, chunk tables, chunks), and its request and retry counts.</summary>
     [JsonPropertyName("backend_bytes")] public long BackendBytes { get; set; }
     [JsonPropertyName("backend_requests")] public long BackendRequests { get; set; }
@@ -60,6 +62,18 @@ public sealed class DaemonStatus
     /// <summary>Wall time spent in events that had to fetch (sum over handler threads).</summary>
     [JsonPropertyName("fill_seconds")] public double FillSeconds { get; set; }
     [JsonPropertyName("orphans_denied")] public int OrphansDenied { get; set; }
+    /// <summary>Frontends this kernel and daemon offer, in the order <c>auto</c> tries them.</summary>
+    [JsonPropertyName("frontends")] public List<FrontendStatus> Frontends { get; set; } = [];
+}
+
+public sealed class FrontendStatus
+{
+    [JsonPropertyName("name")] public string Name { get; set; } = "";
+    /// <summary>Requests from the kernel (fanotify events, cachefiles messages, FUSE requests).</summary>
+    [JsonPropertyName("requests")] public long Requests { get; set; }
+    [JsonPropertyName("fills")] public long Fills { get; set; }
+    [JsonPropertyName("errors")] public long Errors { get; set; }
+    [JsonPropertyName("fill_seconds")] public double FillSeconds { get; set; }
 }
 
 public sealed class ErrorResponse
@@ -73,6 +87,8 @@ public sealed class MountRecord
     [JsonPropertyName("request")] public MountRequest Request { get; set; } = new();
     [JsonPropertyName("manifest")] public string Manifest { get; set; } = "";
     [JsonPropertyName("bootstrap")] public string Bootstrap { get; set; } = "";
+    /// <summary>The frontend that made the mount (a restarted worker serves it through the same one).</summary>
+    [JsonPropertyName("frontend")] public string Frontend { get; set; } = "fanotify";
     /// <summary>Chunk-table digests from the manifest, by blob digest.</summary>
     [JsonPropertyName("tables")] public Dictionary<string, string> Tables { get; set; } = [];
 }

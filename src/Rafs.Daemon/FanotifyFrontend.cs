@@ -10,7 +10,7 @@ namespace Rafs.Daemon;
 /// A failure answers FAN_DENY_ERRNO(EIO), so the reader gets EIO and never unverified or missing data.
 /// A blob that becomes complete is unmarked: the kernel then reads it without asking anyone.
 /// </summary>
-public sealed class FanotifyFrontend : IDisposable
+public sealed class FanotifyFrontend : IMountFrontend
 {
     private readonly Fanotify _group;
     private readonly Dictionary<(ulong Device, ulong Inode), OnDemandBlob> _blobs = [];
@@ -29,6 +29,8 @@ public sealed class FanotifyFrontend : IDisposable
         _log = log;
     }
 
+    public string Name => Frontends.Fanotify;
+    public FrontendCounters Counters => new(Events, EventsThatFilled, Denied, FillTime);
     public long Events => Interlocked.Read(ref _events);
     public long EventsThatFilled => Interlocked.Read(ref _filled);
     public long Denied => Interlocked.Read(ref _denied);
@@ -69,9 +71,20 @@ public sealed class FanotifyFrontend : IDisposable
         RemoveMark(blob);
     }
 
-    public bool IsMarked(OnDemandBlob blob)
+    public bool IsWatching(OnDemandBlob blob)
     {
         lock (_blobs) return _marked.Contains(blob.CachePath);
+    }
+
+    /// <summary>A file-backed mount whose devices are the blobs' cache files (marked by <see cref="Register"/> already).</summary>
+    public IDisposable MountImage(string bootstrap, string mountPoint, IReadOnlyList<OnDemandBlob> blobs, bool takeOver)
+    {
+        if (!takeOver)
+        {
+            string? data = blobs.Count == 0 ? null : string.Join(',', blobs.Select(b => "device=" + b.CachePath));
+            Mounts.Mount(bootstrap, mountPoint, "erofs", Mounts.MS_RDONLY, data);
+        }
+        return new KernelMount(mountPoint);
     }
 
     private void RemoveMark(OnDemandBlob blob)
@@ -157,117 +170,3 @@ public sealed class FanotifyFrontend : IDisposable
     }
 }
 
-/// <summary>
-/// An on-demand mount: the bootstrap is local and verified; every blob is a shared sparse cache file under
-/// fanotify marks, filled from the backend as the kernel reads. Dispose unmounts and releases the blobs.
-/// </summary>
-public sealed class OnDemandMount : IDisposable
-{
-    private readonly BlobCache _cache;
-    private readonly IBlobBackend _backend;
-    private readonly IDisposable? _owned;
-    private bool _disposed;
-
-    public string MountPoint { get; }
-    public string Bootstrap { get; }
-    public FanotifyFrontend Frontend { get; }
-    public IReadOnlyList<OnDemandBlob> Blobs { get; }
-
-    private OnDemandMount(string mountPoint, string bootstrap, FanotifyFrontend frontend, BlobCache cache, IBlobBackend backend,
-        IReadOnlyList<OnDemandBlob> blobs, IDisposable? owned)
-    {
-        MountPoint = mountPoint;
-        Bootstrap = bootstrap;
-        Frontend = frontend;
-        _cache = cache;
-        _backend = backend;
-        Blobs = blobs;
-        _owned = owned;
-    }
-
-    /// <summary>A self-contained mount with its own frontend and cache (tests, benchmarks, single-image use).</summary>
-    public static OnDemandMount Mount(string bootstrap, string mountPoint, IBlobBackend backend, string cacheDirectory,
-        int threads = 4, Action<string>? log = null, int amplifyBytes = OnDemandBlob.DefaultAmplifyBytes)
-    {
-        var frontend = new FanotifyFrontend(log);
-        var cache = new BlobCache(cacheDirectory, amplifyBytes);
-        try
-        {
-            frontend.Start(threads);
-            return Mount(bootstrap, mountPoint, backend, cache, frontend, _ => null, attachOnly: false,
-                owned: new Owned(frontend, cache));
-        }
-        catch
-        {
-            frontend.Dispose();
-            cache.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>
-    /// Opens every blob of <paramref name="bootstrap"/>'s device table in <paramref name="cache"/>, marks the
-    /// incomplete ones, then mounts (or, with <paramref name="attachOnly"/>, takes over an existing mount whose
-    /// marks a previous handler placed, after a restart).
-    /// </summary>
-    public static OnDemandMount Mount(string bootstrap, string mountPoint, IBlobBackend backend, BlobCache cache, FanotifyFrontend frontend,
-        Func<BlobDigest, byte[]?> tableDigests, bool attachOnly, IDisposable? owned = null)
-    {
-        bootstrap = Path.GetFullPath(bootstrap);
-        mountPoint = Path.GetFullPath(mountPoint);
-        if (!attachOnly && !Directory.Exists(mountPoint))
-            throw new DirectoryNotFoundException($"mount point {mountPoint} does not exist: create it first");
-        var slots = ImageMounter.ReadDeviceTable(bootstrap);
-        var blobs = new List<OnDemandBlob>();
-        try
-        {
-            foreach (var slot in slots)
-            {
-                if (!BlobDigest.TryParse(slot.Tag, out var digest))
-                    throw new InvalidDataException($"{bootstrap}: device slot tag '{slot.Tag}' is not a blob digest");
-                var blob = cache.Acquire(backend, digest, (long)slot.Blocks * Rafs.Format.ErofsFormat.BlockSize, tableDigests(digest));
-                blobs.Add(blob);
-                frontend.Register(blob);   // marks must precede mount(2)
-            }
-            if (!attachOnly)
-            {
-                string? data = blobs.Count == 0 ? null : string.Join(',', blobs.Select(b => "device=" + b.CachePath));
-                Mounts.Mount(bootstrap, mountPoint, "erofs", Mounts.MS_RDONLY, data);
-            }
-            return new OnDemandMount(mountPoint, bootstrap, frontend, cache, backend, blobs, owned);
-        }
-        catch
-        {
-            foreach (var b in blobs) Release(cache, frontend, b, backend);
-            throw;
-        }
-    }
-
-    private static void Release(BlobCache cache, FanotifyFrontend frontend, OnDemandBlob blob, IBlobBackend backend)
-    {
-        if (cache.Release(blob, backend)) frontend.Unregister(blob);
-    }
-
-    /// <summary>Unmounts (lazily when busy) and releases the blobs; a blob no other mount uses loses its mark.</summary>
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        if (Mounts.IsMountPoint(MountPoint))
-        {
-            try { Mounts.Unmount(MountPoint); }
-            catch (PosixException) { Mounts.Unmount(MountPoint, detach: true); }
-        }
-        foreach (var b in Blobs) Release(_cache, Frontend, b, _backend);
-        _owned?.Dispose();
-    }
-
-    private sealed class Owned(FanotifyFrontend frontend, BlobCache cache) : IDisposable
-    {
-        public void Dispose()
-        {
-            frontend.Dispose();
-            cache.Dispose();
-        }
-    }
-}

@@ -20,17 +20,20 @@ public sealed class MountManager : IDisposable
     private readonly Action<string> _log;
 
     public BlobCache Cache { get; }
-    public FanotifyFrontend Frontend { get; }
+    /// <summary>The frontends this kernel and daemon offer, by name.</summary>
+    public IReadOnlyDictionary<string, IMountFrontend> Frontends { get; }
 
-    public MountManager(string stateDirectory, FanotifyFrontend frontend, Action<string> log, int amplifyBytes = OnDemandBlob.DefaultAmplifyBytes)
+    public MountManager(string stateDirectory, IEnumerable<IMountFrontend> frontends, Action<string> log, int amplifyBytes = OnDemandBlob.DefaultAmplifyBytes)
     {
         Directory.CreateDirectory(stateDirectory);
         _stateDirectory = stateDirectory;
         _statePath = StatePath(stateDirectory);
-        Cache = new BlobCache(Path.Combine(stateDirectory, "cache"), amplifyBytes);
-        Frontend = frontend;
+        Cache = new BlobCache(CacheDirectoryOf(stateDirectory), amplifyBytes);
+        Frontends = frontends.ToDictionary(f => f.Name);
         _log = log;
     }
+
+    public static string CacheDirectoryOf(string stateDirectory) => Path.Combine(stateDirectory, "cache");
 
     public static string StatePath(string stateDirectory) => Path.Combine(stateDirectory, "mounts.json");
 
@@ -60,21 +63,23 @@ public sealed class MountManager : IDisposable
         lock (_lock)
             if (_mounts.ContainsKey(mountPoint)) throw new InvalidOperationException($"{mountPoint} is already a Rafs mount; unmount it first");
         if (Mounts.IsMountPoint(mountPoint)) throw new InvalidOperationException($"{mountPoint} is already a mount point");
+        var frontend = Rafs.Daemon.Frontends.Choose(Frontends, request.Frontend);
         var source = ImageSources.Open(request.Reference, OptionsOf(request));
         try
         {
             var manifest = source.GetManifest();
-            _log($"mounting {source.Reference} ({manifest.ManifestDigest}) on {mountPoint}: {manifest.Blobs.Count} blob(s)");
+            _log($"mounting {source.Reference} ({manifest.ManifestDigest}) on {mountPoint} through {frontend.Name}: {manifest.Blobs.Count} blob(s)");
             var bootstrap = ImageSources.FetchBootstrap(source, manifest, Cache.Directory);
             var record = new MountRecord
             {
                 Request = request,
                 Manifest = manifest.ManifestDigest.ToString(),
                 Bootstrap = bootstrap,
+                Frontend = frontend.Name,
                 Tables = manifest.Blobs.Where(b => RafsManifest.TableDigest(b) is not null)
                     .ToDictionary(b => b.BlobDigest.ToString(), b => b.Annotation(RafsMediaTypes.AnnotationTableDigest)!),
             };
-            var mount = OnDemandMount.Mount(bootstrap, mountPoint, source.Blobs, Cache, Frontend, TablesOf(record), attachOnly: false);
+            var mount = OnDemandMount.Mount(bootstrap, mountPoint, source.Blobs, Cache, frontend, TablesOf(record), takeOver: false);
             var entry = new Entry(record, source, mount);
             lock (_lock)
             {
@@ -121,11 +126,13 @@ public sealed class MountManager : IDisposable
             IImageSource? source = null;
             try
             {
+                if (!Frontends.TryGetValue(record.Frontend, out var frontend))
+                    throw new IOException($"it was mounted through {record.Frontend}, which this worker does not have");
                 source = ImageSources.Open(record.Request.Reference, OptionsOf(record.Request));
-                var mount = OnDemandMount.Mount(record.Bootstrap, mountPoint, source.Blobs, Cache, Frontend, TablesOf(record), attachOnly: true);
+                var mount = OnDemandMount.Mount(record.Bootstrap, mountPoint, source.Blobs, Cache, frontend, TablesOf(record), takeOver: true);
                 lock (_lock) _mounts[mountPoint] = new Entry(record, source, mount);
                 attached++;
-                _log($"took over {mountPoint} ({record.Request.Reference})");
+                _log($"took over {mountPoint} ({record.Request.Reference}, {record.Frontend})");
             }
             catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or PosixException)
             {
@@ -169,6 +176,7 @@ public sealed class MountManager : IDisposable
         Reference = e.Record.Request.Reference,
         Manifest = e.Record.Manifest,
         Bootstrap = e.Record.Bootstrap,
+        Frontend = e.Mount.Frontend.Name,
         BackendBytes = e.Source.Counters.BytesRead,
         BackendRequests = e.Source.Counters.Requests,
         BackendRetries = e.Source.Counters.Retries,
@@ -184,7 +192,7 @@ public sealed class MountManager : IDisposable
             Requests = b.BackendRequests,
             Failures = b.Failures,
             Complete = b.IsComplete,
-            Marked = Frontend.IsMarked(b),
+            Marked = e.Mount.Frontend.IsWatching(b),
         }).ToList(),
     };
 

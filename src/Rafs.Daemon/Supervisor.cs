@@ -6,10 +6,11 @@ using Rafs.Interop;
 namespace Rafs.Daemon;
 
 /// <summary>
-/// <c>rafs daemon</c>: a small supervisor that owns the fanotify group and runs the worker as a child that
-/// inherits it. fanotify fails open (a closed group turns unfilled reads into zeros), so the group must outlive
-/// any worker crash: the supervisor restarts the worker, which answers the dead worker's pending events with EIO
-/// and takes the mounts over from the state file. SIGTERM/SIGINT stop the worker cleanly, then the supervisor.
+/// <c>rafs daemon</c>: a small supervisor that owns the fanotify group and the bound /dev/cachefiles
+/// (<see cref="KernelChannels"/>) and runs the worker as a child that inherits them. Both must outlive any worker
+/// crash: a closed fanotify group turns unfilled reads into zeros, a closed cachefiles device fails every fscache
+/// mount. The supervisor restarts the worker, which answers the dead worker's pending fanotify events with EIO,
+/// asks cachefiles to resend its requests in flight, and takes the mounts over from the state file. SIGTERM/SIGINT stop the worker cleanly, then the supervisor.
 /// </summary>
 public static partial class Supervisor
 {
@@ -37,8 +38,8 @@ public static partial class Supervisor
 
     private static int Supervise(DaemonOptions options)
     {
-        using var group = new Fanotify();
-        int fd = group.AllowInheritance();
+        using var channels = KernelChannels.Open(options, DaemonHost.Log);
+        var inherit = channels.InheritanceArguments();
         bool stopping = false;
         Process? worker = null;
         void Stop(PosixSignalContext context)
@@ -51,10 +52,10 @@ public static partial class Supervisor
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         var crashes = new Queue<DateTime>();
         int restarts = 0;
-        DaemonHost.Log($"supervisor {Environment.ProcessId} holds the fanotify group (fd {fd})");
+        DaemonHost.Log($"supervisor {Environment.ProcessId} holds the kernel channels ({channels.Describe()})");
         while (true)
         {
-            worker = StartWorker(options, fd, restarts);
+            worker = StartWorker(options, inherit, restarts);
             worker.WaitForExit();
             int code = worker.ExitCode;
             if (code == 0 || stopping)
@@ -76,10 +77,10 @@ public static partial class Supervisor
         }
     }
 
-    private static Process StartWorker(DaemonOptions options, int fd, int restarts)
+    private static Process StartWorker(DaemonOptions options, string[] inherit, int restarts)
     {
         var start = new ProcessStartInfo(SelfLauncher.Executable) { UseShellExecute = false };
-        foreach (var a in SelfLauncher.DaemonCommand(options, "--worker", "--fanotify-fd", fd.ToString())) start.ArgumentList.Add(a);
+        foreach (var a in SelfLauncher.DaemonCommand(options, ["--worker", .. inherit])) start.ArgumentList.Add(a);
         start.Environment["RAFS_SUPERVISOR_PID"] = Environment.ProcessId.ToString();
         start.Environment["RAFS_WORKER_RESTARTS"] = restarts.ToString();
         return Process.Start(start) ?? throw new IOException("could not start the daemon worker");

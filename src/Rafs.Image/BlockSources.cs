@@ -178,3 +178,26 @@ public sealed class StoredBlobSource : IBlockSource
 
     public void Dispose() => _file.Dispose();
 }
+
+/// <summary>
+/// A blob's device served from the host's on-demand cache: reads fill missing chunks (fetched and verified)
+/// first. The blob is shared and owned by the cache, so disposing this source leaves it open.
+/// </summary>
+public sealed class OnDemandBlobSource(OnDemandBlob blob) : IBlockSource
+{
+    public string Name => $"blob {blob.Digest}";
+    public long Length => blob.DeviceSize;
+    public void ReadExactly(long offset, Span<byte> buffer) => blob.Read(offset, buffer);
+    public void Dispose() { }
+}
+
+/// <summary>Device slots resolved to on-demand blobs given in table order (a frontend that reads the image itself).</summary>
+public sealed class OnDemandDeviceResolver(IReadOnlyList<OnDemandBlob> blobs) : IDeviceResolver
+{
+    public IBlockSource Open(int index, DeviceSlot slot)
+    {
+        if (index >= blobs.Count)
+            throw new ImageCorruptException($"device slot {index + 1} ({slot.Tag}) has no blob; the image names more devices than it was mounted with");
+        return new OnDemandBlobSource(blobs[index]);
+    }
+}

@@ -263,7 +263,11 @@ public sealed class ErofsImage : IDisposable
         if (_devices[index] is { } open) return open;
         if (_resolver is null)
             throw new ImageUnsupportedException($"{DisplayName}: {(forInode is null ? "" : $"nid {forInode.Nid} ")}needs blob {Devices[index].Tag} (device {device}): pass --blob-dir");
-        return _devices[index] = _resolver.Open(index, Devices[index]);
+        lock (_devices)   // readers on several threads (FUSE) must open a device once
+        {
+            if (_devices[index] is { } raced) return raced;
+            return _devices[index] = _resolver.Open(index, Devices[index]);
+        }
     }
 
     public byte[] ReadSymlink(ErofsInode inode)

@@ -261,6 +261,54 @@ public sealed class OnDemandBlob : IDisposable
     }
 
     /// <summary>
+    /// Reads device bytes for a frontend that serves data itself (FUSE, or fscache copying into the kernel's cache
+    /// object): missing chunks are filled first, then the range is read from the cache file through the blob's
+    /// writer handle (opened here when no frontend attached one).
+    /// </summary>
+    public void Read(long offset, Span<byte> buffer)
+    {
+        if (offset < 0 || offset > DeviceSize - buffer.Length)
+            throw new InvalidDataException($"blob {Digest}: read of {buffer.Length} bytes at {offset} is outside its {DeviceSize}-byte device");
+        var handle = WriterHandle();
+        if (!IsFilled(offset, buffer.Length)) Fill(offset, buffer.Length, handle);
+        else Touch(offset, buffer.Length);
+        while (!buffer.IsEmpty)
+        {
+            int n = RandomAccess.Read(handle, buffer, offset);
+            if (n <= 0) throw new IOException($"blob {Digest}: cache file {CachePath} ends at {offset}; it was truncated under the daemon");
+            buffer = buffer[n..];
+            offset += n;
+        }
+    }
+
+    private SafeFileHandle WriterHandle()
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _writer ??= File.OpenHandle(CachePath, FileMode.Open, FileAccess.ReadWrite);
+        }
+    }
+
+    /// <summary>
+    /// The device range covering whole chunks around [offset, offset + count), clipped to the device: what a frontend
+    /// hands the kernel for a request, so every byte it passes on belongs to a chunk verified as a whole.
+    /// </summary>
+    public (long Offset, long Length) ChunkSpan(long offset, long count)
+    {
+        var (first, last) = Overlapping(offset, count);
+        long start = offset, end = offset + count;
+        if (first <= last)
+        {
+            start = Math.Min(start, _chunks[first].DeviceOffset);
+            end = Math.Max(end, _chunks[last].DeviceOffset + RoundToBlock(_chunks[last].Size));
+        }
+        end = Math.Min(end, DeviceSize);
+        start = Math.Max(0, Math.Min(start, end));
+        return (start, end - start);
+    }
+
+    /// <summary>
     /// Called for reads whose data is present: when one reaches the read-ahead window of a stream, the next
     /// window is started, so a sequential reader keeps finding its data already fetched.
     /// </summary>

@@ -41,12 +41,12 @@ public sealed class OnDemandTests
             Assert.Equal("hello, lazily\n", File.ReadAllText(Path.Combine(mnt, "hello.txt")));
             var helloChunk = table.Chunks.Single(c => c.Size == "hello, lazily\n".Length);
             Assert.Equal(tableAndFooter + helloChunk.StoredSize, backend.BytesRead);
-            Assert.True(mount.Frontend.Events > 0);
+            Assert.True(mount.Frontend.Counters.Requests > 0);
 
             TreeComparer.AssertSame(src, mnt, new CompareOptions { IgnoreRootMtime = false });
             Assert.True(mount.Blobs[0].IsComplete);
             Assert.Equal(tableAndFooter + table.StoredChunkBytes, backend.BytesRead);   // every chunk exactly once
-            Assert.Equal(0, mount.Frontend.Denied);
+            Assert.Equal(0, mount.Frontend.Counters.Errors);
         }
         Assert.False(Mounts.IsMountPoint(mnt));
 
@@ -57,7 +57,7 @@ public sealed class OnDemandTests
         {
             TreeComparer.AssertSame(src, mnt);
             Assert.Equal(0, again.BytesRead);          // the verified table is cached locally too
-            Assert.Equal(0, mount.Frontend.Events);    // complete blobs carry no marks
+            Assert.Equal(0, mount.Frontend.Counters.Requests);    // complete blobs carry no marks
         }
     }
 
@@ -91,6 +91,6 @@ public sealed class OnDemandTests
             }
         }
         Assert.Equal(1, damagedFiles);
-        Assert.True(mount.Frontend.Denied > 0);
+        Assert.True(mount.Frontend.Counters.Errors > 0);
     }
 }

@@ -1,0 +1,127 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace Rafs.Interop;
+
+/// <summary>
+/// The FUSE kernel ABI (include/uapi/linux/fuse.h, protocol 7.x): opcodes, flags and structure sizes. Only
+/// what a read-only filesystem needs; every structure is little-endian and padded to 8 bytes.
+/// </summary>
+public static class FuseAbi
+{
+    public const uint KernelMajor = 7;
+    /// <summary>7.31: max_pages, cache symlinks, explicit data invalidation; every kernel here speaks it.</summary>
+    public const uint KernelMinor = 31;
+    public const ulong RootId = 1;
+    public const int InHeaderSize = 40;
+    public const int OutHeaderSize = 16;
+    public const int AttrSize = 88;
+    public const int EntryOutSize = 40 + AttrSize;
+    public const int AttrOutSize = 16 + AttrSize;
+    public const int OpenOutSize = 16;
+    public const int InitOutSize = 64;
+    public const int StatfsOutSize = 80;
+    public const int DirentHeaderSize = 24;
+    public const int XattrSizeOutSize = 8;
+    /// <summary>The kernel refuses reads of /dev/fuse into buffers smaller than this.</summary>
+    public const int MinReadBuffer = 8192;
+
+    public const uint LOOKUP = 1, FORGET = 2, GETATTR = 3, SETATTR = 4, READLINK = 5, OPEN = 14, READ = 15, STATFS = 17,
+        RELEASE = 18, GETXATTR = 22, LISTXATTR = 23, FLUSH = 25, INIT = 26, OPENDIR = 27, READDIR = 28, RELEASEDIR = 29,
+        FSYNCDIR = 30, ACCESS = 34, INTERRUPT = 36, DESTROY = 38, BATCH_FORGET = 42, READDIRPLUS = 44, LSEEK = 46, STATX = 52;
+
+    public const uint FUSE_ASYNC_READ = 1 << 0, FUSE_EXPORT_SUPPORT = 1 << 4, FUSE_DO_READDIRPLUS = 1 << 13,
+        FUSE_READDIRPLUS_AUTO = 1 << 14, FUSE_PARALLEL_DIROPS = 1 << 18, FUSE_MAX_PAGES = 1 << 22, FUSE_CACHE_SYMLINKS = 1 << 23,
+        FUSE_NO_OPENDIR_SUPPORT = 1 << 24;
+
+    public const uint FOPEN_KEEP_CACHE = 1 << 1, FOPEN_CACHE_DIR = 1 << 3;
+}
+
+/// <summary>
+/// One FUSE session: /dev/fuse opened and mounted with mount(2) (as root no fusermount is needed). Requests are
+/// read whole, one per read(); each reply is one write(). Several threads poll the same non-blocking device: the
+/// kernel hands each request to exactly one of them, the others get EAGAIN.
+/// </summary>
+public sealed unsafe partial class FuseDevice : IDisposable
+{
+    private const int O_RDWR = 0x2, O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800;
+    private const int ENODEV = 19, ENOENT = 2, EAGAIN = 11;
+    private const ulong MS_NOSUID = 2, MS_NODEV = 4;
+
+    [LibraryImport("libc", SetLastError = true)] private static partial int open(byte* path, int flags);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint read(int fd, byte* buffer, nint count);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint write(int fd, byte* buffer, nint count);
+    [LibraryImport("libc", SetLastError = true)] private static partial int poll(long* fds, nuint count, int timeout);
+
+    private readonly SafeFileHandle _device;
+
+    public string MountPoint { get; }
+
+    private FuseDevice(SafeFileHandle device, string mountPoint)
+    {
+        _device = device;
+        MountPoint = mountPoint;
+    }
+
+    public static bool IsPresent => File.Exists("/dev/fuse");
+
+    /// <summary>Opens /dev/fuse and mounts it read-only at <paramref name="mountPoint"/> as <c>fuse.&lt;subtype&gt;</c>.</summary>
+    public static FuseDevice Mount(string mountPoint, string source, string subtype)
+    {
+        var p = Libc.CString("/dev/fuse");
+        int fd;
+        fixed (byte* pp = p) fd = open(pp, O_RDWR | O_CLOEXEC | O_NONBLOCK);   // threads poll, so stopping never waits on a read
+        if (fd < 0) throw PosixException.FromLastError("open", "/dev/fuse", "the kernel needs CONFIG_FUSE_FS (modprobe fuse)");
+        var device = new SafeFileHandle(fd, ownsHandle: true);
+        try
+        {
+            // default_permissions: the kernel checks modes and owners itself (no ACCESS round trips); allow_other:
+            // a filesystem for containers is read by every user.
+            Mounts.Mount(source, mountPoint, "fuse." + subtype, Mounts.MS_RDONLY | MS_NOSUID | MS_NODEV,
+                $"fd={fd},rootmode=40000,user_id=0,group_id=0,default_permissions,allow_other");
+            return new FuseDevice(device, mountPoint);
+        }
+        catch
+        {
+            device.Dispose();
+            throw;
+        }
+    }
+
+    public bool WaitReadable(int timeoutMs)
+    {
+        long pfd = (uint)(int)_device.DangerousGetHandle() | (1L << 32);
+        return poll(&pfd, 1, timeoutMs) > 0;
+    }
+
+    /// <summary>
+    /// Reads one request. Returns 0 when the session ended (unmounted: ENODEV) and -1 when the read should be
+    /// retried (interrupted, or a request that was aborted before it could be read: ENOENT).
+    /// </summary>
+    public int Read(byte[] buffer)
+    {
+        nint n;
+        fixed (byte* b = buffer) n = read((int)_device.DangerousGetHandle(), b, buffer.Length);
+        if (n > 0) return (int)n;
+        int errno = n == 0 ? ENODEV : Marshal.GetLastSystemError();
+        return errno switch
+        {
+            ENODEV => 0,
+            Libc.EINTR or ENOENT or EAGAIN => -1,
+            _ => throw new PosixException("read", "/dev/fuse", errno),
+        };
+    }
+
+    /// <summary>Sends one reply (header included). ENOENT means the request was interrupted: not an error.</summary>
+    public void Write(ReadOnlySpan<byte> reply)
+    {
+        nint n;
+        fixed (byte* b = reply) n = write((int)_device.DangerousGetHandle(), b, reply.Length);
+        if (n == reply.Length) return;
+        int errno = Marshal.GetLastSystemError();
+        if (errno is ENOENT or ENODEV) return;
+        throw new PosixException("write", "/dev/fuse", errno);
+    }
+
+    public void Dispose() => _device.Dispose();
+}
