@@ -67,9 +67,10 @@ public static class DaemonHost
 
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(options.Socket))!);
         File.Delete(options.Socket);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(options.Socket));
+        // The empty builder: no configuration files, hence no file watcher on the content root. The slim builder's
+        // recursive watch of the working directory (often "/") took minutes on large or remote trees.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { Args = [], ContentRootPath = options.StateDirectory });
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.ListenUnixSocket(options.Socket));
         var app = builder.Build();
         app.Run(context => Route(context, manager, app.Lifetime, () => new DaemonStatus
         {

@@ -19,26 +19,40 @@ public sealed class FscacheFrontend : IMountFrontend
     /// <summary>Cookies of every Rafs image live in this fscache domain, so a blob shared by images is one cache object.</summary>
     public const string DefaultDomain = "rafs";
     private const int ENOENT = 2;
+    private const int Block = Rafs.Format.ErofsFormat.BlockSize;
+    private const int CopyBufferSize = 1 << 20;
 
     private interface IObjectContent
     {
         long Size { get; }
         /// <summary>Writes at least [offset, offset + count) into the kernel's cache object (aligned to what is verifiable).</summary>
-        void CopyTo(SafeFileHandle anonymousFd, long offset, long count, byte[] buffer);
+        void CopyTo(SafeFileHandle anonymousFd, long offset, long count, Span<byte> buffer);
         bool NeedsFetch(long offset, long count);
     }
 
-    /// <summary>The image's bootstrap: fetched and verified whole before the mount, so READs are local copies.</summary>
+    /// <summary>
+    /// The image's bootstrap: fetched and verified whole before the mount, so READs are local copies. Its size is
+    /// rounded up to whole blocks: the kernel writes cache files with direct I/O, which takes only whole blocks.
+    /// </summary>
     private sealed class BootstrapContent(string path) : IObjectContent
     {
         private readonly SafeFileHandle _file = File.OpenHandle(path);
-        public long Size { get; } = new FileInfo(path).Length;
+        private readonly long _length = new FileInfo(path).Length;
+        public long Size => (_length + Block - 1) & ~(Block - 1L);
         public bool NeedsFetch(long offset, long count) => false;
 
-        public void CopyTo(SafeFileHandle anonymousFd, long offset, long count, byte[] buffer)
+        public void CopyTo(SafeFileHandle anonymousFd, long offset, long count, Span<byte> buffer)
         {
-            long start = offset & ~4095L, end = Math.Min(Size, offset + count);
-            Copy(_file, anonymousFd, start, end - start, buffer);
+            long start = offset & ~(Block - 1L), end = Math.Min(Size, (offset + count + Block - 1) & ~(Block - 1L));
+            for (long done = start; done < end;)
+            {
+                var part = buffer[..(int)Math.Min(buffer.Length, end - done)];
+                int n = RandomAccess.Read(_file, part, done);
+                part[Math.Max(n, 0)..].Clear();   // the tail of the last block past the file's end
+                if (n <= 0 && done < _length) throw new IOException($"bootstrap {path} ended at {done}, {_length - done} bytes short");
+                RandomAccess.Write(anonymousFd, part, done);
+                done += part.Length;
+            }
         }
 
         public void Close() => _file.Dispose();
@@ -49,15 +63,15 @@ public sealed class FscacheFrontend : IMountFrontend
         public long Size => blob.DeviceSize;
         public bool NeedsFetch(long offset, long count) => !blob.IsFilled(offset, count);
 
-        public void CopyTo(SafeFileHandle anonymousFd, long offset, long count, byte[] buffer)
+        public void CopyTo(SafeFileHandle anonymousFd, long offset, long count, Span<byte> buffer)
         {
-            var (start, length) = blob.ChunkSpan(offset, count);
+            var (start, length) = blob.ChunkSpan(offset, count);   // whole chunks: block-aligned, as direct I/O needs
             for (long done = 0; done < length;)
             {
-                int n = (int)Math.Min(buffer.Length, length - done);
-                blob.Read(start + done, buffer.AsSpan(0, n));   // fills (fetch, decompress, verify) missing chunks first
-                RandomAccess.Write(anonymousFd, buffer.AsSpan(0, n), start + done);
-                done += n;
+                var part = buffer[..(int)Math.Min(buffer.Length, length - done)];
+                blob.Read(start + done, part);   // fills (fetch, decompress, verify) missing chunks first
+                RandomAccess.Write(anonymousFd, part, start + done);
+                done += part.Length;
             }
         }
     }
@@ -165,7 +179,8 @@ public sealed class FscacheFrontend : IMountFrontend
     private void Loop()
     {
         var message = new byte[CachefilesMessage.MaxSize];
-        var buffer = new byte[1 << 20];
+        // The kernel passes our pwrite straight to the cache file with direct I/O: the buffer must be block-aligned.
+        using var buffer = new AlignedBuffer(CopyBufferSize, Block);
         while (!_stopping)
         {
             try
@@ -179,7 +194,7 @@ public sealed class FscacheFrontend : IMountFrontend
                     _log?.Invoke($"cachefiles: ignoring a malformed message ({error})");
                     continue;
                 }
-                Handle(m, buffer);
+                Handle(m, buffer.Span);
             }
             catch (Exception e) when (!_stopping)
             {
@@ -189,7 +204,7 @@ public sealed class FscacheFrontend : IMountFrontend
         }
     }
 
-    private void Handle(CachefilesMessage m, byte[] buffer)
+    private void Handle(CachefilesMessage m, Span<byte> buffer)
     {
         Interlocked.Increment(ref _requests);
         switch (m.Opcode)
@@ -239,7 +254,7 @@ public sealed class FscacheFrontend : IMountFrontend
         _device.CompleteOpen(m.MessageId, content.Size);
     }
 
-    private void HandleRead(CachefilesMessage m, byte[] buffer)
+    private void HandleRead(CachefilesMessage m, Span<byte> buffer)
     {
         OpenObject? target;
         lock (_objects) _objects.TryGetValue(m.ObjectId, out target);
@@ -275,17 +290,6 @@ public sealed class FscacheFrontend : IMountFrontend
         CachefilesDevice.CompleteRead(target.Fd, m.MessageId);
     }
 
-    private static void Copy(SafeFileHandle from, SafeFileHandle to, long offset, long length, byte[] buffer)
-    {
-        for (long done = 0; done < length;)
-        {
-            int n = RandomAccess.Read(from, buffer.AsSpan(0, (int)Math.Min(buffer.Length, length - done)), offset + done);
-            if (n <= 0) throw new IOException($"bootstrap ended at {offset + done}, {length - done} bytes short");
-            RandomAccess.Write(to, buffer.AsSpan(0, n), offset + done);
-            done += n;
-        }
-    }
-
     /// <summary>Stops the threads and closes every object fd (the device itself belongs to the caller).</summary>
     public void Dispose()
     {
@@ -302,5 +306,19 @@ public sealed class FscacheFrontend : IMountFrontend
             foreach (var i in _images.Values) i.Close();
             _images.Clear();
         }
+    }
+}
+
+/// <summary>Native memory aligned for direct I/O (managed arrays promise no alignment).</summary>
+internal sealed unsafe class AlignedBuffer(int size, int alignment) : IDisposable
+{
+    private void* _memory = System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)size, (nuint)alignment);
+
+    public Span<byte> Span => new(_memory, size);
+
+    public void Dispose()
+    {
+        System.Runtime.InteropServices.NativeMemory.AlignedFree(_memory);
+        _memory = null;
     }
 }

@@ -322,7 +322,10 @@ public sealed class FuseServer : IDisposable
         _ => 0,
     };
 
-    /// <summary>What the kernel's erofs_statfs reports: all blocks of the image and its devices, none free.</summary>
+    /// <summary>
+    /// What the kernel's erofs_statfs reports (6.x): all blocks of the image and its devices, none free; inode counts
+    /// as "unlimited total, all but the image's inodes free".
+    /// </summary>
     private int StatFs(Span<byte> reply)
     {
         var o = reply.Slice(OutHeaderSize, StatfsOutSize);
@@ -330,7 +333,8 @@ public sealed class FuseServer : IDisposable
         ulong blocks = _image.SuperBlock.Blocks;
         foreach (var device in _image.Devices) blocks += device.Blocks;
         BinaryPrimitives.WriteUInt64LittleEndian(o, blocks);
-        BinaryPrimitives.WriteUInt64LittleEndian(o[24..], _image.SuperBlock.Inodes);
+        BinaryPrimitives.WriteUInt64LittleEndian(o[24..], ulong.MaxValue);
+        BinaryPrimitives.WriteUInt64LittleEndian(o[32..], ulong.MaxValue - _image.SuperBlock.Inodes);
         BinaryPrimitives.WriteUInt32LittleEndian(o[40..], ErofsFormat.BlockSize);
         BinaryPrimitives.WriteUInt32LittleEndian(o[44..], ErofsFormat.NameMaxLength);
         BinaryPrimitives.WriteUInt32LittleEndian(o[48..], ErofsFormat.BlockSize);

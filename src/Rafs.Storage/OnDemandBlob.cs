@@ -465,31 +465,42 @@ public sealed class OnDemandBlob : IDisposable
         byte[] stored = ArrayPool<byte>.Shared.Rent(Math.Max(runLength, 1));
         try
         {
-            try
+            // A source whose bytes fail verification (a stale mirror, a damaged copy) is skipped for the next one
+            // naming the same blob; only when every source fails does the read fail.
+            int k = start;
+            var backends = Backends();
+            for (int b = 0; k < end; b++)
             {
-                ReadFromBackends(runStart, stored.AsSpan(0, runLength));
-                Interlocked.Increment(ref _requests);
-                Interlocked.Add(ref _bytesFetched, runLength);
-            }
-            catch
-            {
-                Interlocked.Add(ref _failures, end - start);
-                throw;
-            }
-            for (int k = start; k < end; k++)
-            {
-                var (index, entry) = ordered[k];
                 try
                 {
-                    BlobTable.DecodeChunk(entry, stored.AsSpan((int)(entry.StoredOffset - runStart), entry.StoredSize), data, $"blob {Digest}");
+                    ReadFrom(backends, ref b, runStart, stored.AsSpan(0, runLength));
+                    Interlocked.Increment(ref _requests);
+                    Interlocked.Add(ref _bytesFetched, runLength);
                 }
                 catch
                 {
-                    Interlocked.Increment(ref _failures);
+                    Interlocked.Add(ref _failures, end - k);
                     throw;
                 }
-                RandomAccess.Write(target, data.AsSpan(0, entry.Size), entry.DeviceOffset);
-                MarkFilled(index);
+                for (; k < end; k++)
+                {
+                    var (index, entry) = ordered[k];
+                    try
+                    {
+                        BlobTable.DecodeChunk(entry, stored.AsSpan((int)(entry.StoredOffset - runStart), entry.StoredSize), data, $"blob {Digest}");
+                    }
+                    catch (InvalidDataException) when (b + 1 < backends.Length)
+                    {
+                        break;   // try the rest of the run from the next source
+                    }
+                    catch
+                    {
+                        Interlocked.Increment(ref _failures);
+                        throw;
+                    }
+                    RandomAccess.Write(target, data.AsSpan(0, entry.Size), entry.DeviceOffset);
+                    MarkFilled(index);
+                }
             }
         }
         finally
@@ -498,12 +509,18 @@ public sealed class OnDemandBlob : IDisposable
         }
     }
 
-    private void ReadFromBackends(long offset, Span<byte> buffer)
+    private IBlobBackend[] Backends()
     {
         IBlobBackend[] backends;
         lock (_backends) backends = [.. Enumerable.Reverse(_backends)];
         if (backends.Length == 0) throw new IOException($"blob {Digest}: no source is attached to fetch it from");
-        for (int b = 0; ; b++)
+        return backends;
+    }
+
+    /// <summary>Reads from <paramref name="backends"/>[b], moving on to the next source while one fails.</summary>
+    private void ReadFrom(IBlobBackend[] backends, ref int b, long offset, Span<byte> buffer)
+    {
+        for (; ; b++)
         {
             try
             {
