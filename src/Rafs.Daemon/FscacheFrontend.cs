@@ -47,9 +47,14 @@ public sealed class FscacheFrontend : IMountFrontend
             for (long done = start; done < end;)
             {
                 var part = buffer[..(int)Math.Min(buffer.Length, end - done)];
-                int n = RandomAccess.Read(_file, part, done);
-                part[Math.Max(n, 0)..].Clear();   // the tail of the last block past the file's end
-                if (n <= 0 && done < _length) throw new IOException($"bootstrap {path} ended at {done}, {_length - done} bytes short");
+                int have = (int)Math.Clamp(_length - done, 0, part.Length);
+                for (int got = 0; got < have;)
+                {
+                    int n = RandomAccess.Read(_file, part[got..have], done + got);
+                    if (n <= 0) throw new IOException($"bootstrap {path} ended at {done + got}, {_length - done - got} bytes short");
+                    got += n;
+                }
+                part[have..].Clear();   // the tail of the last block, past the file's end
                 RandomAccess.Write(anonymousFd, part, done);
                 done += part.Length;
             }

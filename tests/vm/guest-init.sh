@@ -8,6 +8,7 @@ mount -t devtmpfs dev /dev 2>/dev/null
 mount -t tmpfs -o mode=755 run /run
 mkdir -p /run/out /run/disk /run/tmp /dev/shm
 mount -t tmpfs shm /dev/shm
+ln -sf /proc/self/fd /dev/fd   # bash process substitution needs it; devtmpfs has no such link
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 out /run/out
 mount -t ext4 /dev/vda /run/disk
 ip link set lo up 2>/dev/null
