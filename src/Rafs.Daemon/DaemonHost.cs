@@ -86,7 +86,7 @@ public static class DaemonHost
             EventsDenied = fanotify?.Denied ?? 0,
             FillSeconds = fanotify?.FillTime.TotalSeconds ?? 0,
             OrphansDenied = orphans,
-            Frontends = frontends.Select(f => new FrontendStatus
+            Frontends = frontends.Select(f => (f.Name, Counters: f.Counters)).Select(f => new FrontendStatus
             {
                 Name = f.Name,
                 Requests = f.Counters.Requests,

@@ -15,9 +15,8 @@ public sealed class FanotifyFrontend : IMountFrontend
     private readonly Fanotify _group;
     private readonly Dictionary<(ulong Device, ulong Inode), OnDemandBlob> _blobs = [];
     private readonly HashSet<string> _marked = [];
-    private readonly List<Thread> _threads = [];
     private readonly Action<string>? _log;
-    private volatile bool _stopping;
+    private readonly RequestThreads _threads;
     private long _events, _filled, _denied, _fillTicks;
 
     public FanotifyFrontend(Action<string>? log = null) : this(new Fanotify(), log) { }
@@ -27,6 +26,7 @@ public sealed class FanotifyFrontend : IMountFrontend
     {
         _group = group;
         _log = log;
+        _threads = new RequestThreads("fanotify", "fanotify handler", log, pauseAfterErrorMs: 50);
     }
 
     public string Name => Frontends.Fanotify;
@@ -95,33 +95,16 @@ public sealed class FanotifyFrontend : IMountFrontend
         catch (PosixException e) { _log?.Invoke($"removing the mark on {blob.CachePath}: {e.Message}"); }
     }
 
-    public void Start(int threads = 4)
-    {
-        for (int i = 0; i < threads; i++)
-        {
-            var thread = new Thread(Loop) { IsBackground = true, Name = $"rafs-fanotify-{i}" };
-            _threads.Add(thread);
-            thread.Start();
-        }
-    }
-
-    private void Loop()
+    public void Start(int threads = 4) => _threads.Start(threads, () =>
     {
         var buffer = new byte[64 * 1024];
-        while (!_stopping)
+        return () =>
         {
-            try
-            {
-                if (!_group.WaitReadable(200)) continue;
+            if (_group.WaitReadable(200))
                 foreach (var e in _group.Read(buffer)) Handle(e);   // empty when another thread took the events
-            }
-            catch (Exception ex) when (!_stopping)
-            {
-                _log?.Invoke($"fanotify handler: {ex.Message}");   // keep serving; a dead loop would hang readers
-                Thread.Sleep(50);
-            }
-        }
-    }
+            return true;
+        };
+    });
 
     private void Handle(PreAccessEvent e)
     {
@@ -163,9 +146,7 @@ public sealed class FanotifyFrontend : IMountFrontend
     /// <summary>Stops the handler threads and closes the group (its marks go with it).</summary>
     public void Dispose()
     {
-        _stopping = true;
-        foreach (var t in _threads) t.Join();
-        _threads.Clear();
+        _threads.Stop();
         _group.Dispose();
     }
 }

@@ -88,8 +88,7 @@ public sealed class FscacheFrontend : IMountFrontend
     private readonly Dictionary<string, OnDemandBlob> _blobs = [];                // by digest hex (the device slot tag)
     private readonly Dictionary<string, BootstrapContent> _images = [];           // by fsid
     private readonly Dictionary<uint, OpenObject> _objects = [];                  // by the kernel's object id
-    private readonly List<Thread> _threads = [];
-    private volatile bool _stopping;
+    private readonly RequestThreads _threads;
     private long _requests, _fills, _errors, _fillTicks, _opens, _closes;
 
     public string Name => Frontends.Fscache;
@@ -109,6 +108,7 @@ public sealed class FscacheFrontend : IMountFrontend
         _device = device;
         _log = log;
         Domain = domain;
+        _threads = new RequestThreads("fscache", "cachefiles", log);
     }
 
     /// <summary>The cache object key of an image mounted at <paramref name="mountPoint"/>: unique per mount, stable across restarts.</summary>
@@ -173,40 +173,21 @@ public sealed class FscacheFrontend : IMountFrontend
                 _log?.Invoke($"cachefiles: restore failed ({e.Message}); requests the previous worker held may hang");
             }
         }
-        for (int i = 0; i < threads; i++)
+        _threads.Start(threads, () =>
         {
-            var thread = new Thread(Loop) { IsBackground = true, Name = $"rafs-fscache-{i}" };
-            _threads.Add(thread);
-            thread.Start();
-        }
-    }
-
-    private void Loop()
-    {
-        var message = new byte[CachefilesMessage.MaxSize];
-        // The kernel passes our pwrite straight to the cache file with direct I/O: the buffer must be block-aligned.
-        using var buffer = new AlignedBuffer(CopyBufferSize, Block);
-        while (!_stopping)
-        {
-            try
+            var message = new byte[CachefilesMessage.MaxSize];
+            // The kernel passes our pwrite straight to the cache file with direct I/O: the buffer must be block-aligned.
+            var buffer = AlignedMemory.Allocate(CopyBufferSize, Block);
+            return () =>
             {
-                if (!_device.WaitReadable(200)) continue;
+                if (!_device.WaitReadable(200)) return true;
                 int n = _device.Read(message);
-                if (n == 0) continue;   // another thread took it
-                var parsed = CachefilesMessage.Parse(message.AsSpan(0, n), out var error);
-                if (parsed is not { } m)
-                {
-                    _log?.Invoke($"cachefiles: ignoring a malformed message ({error})");
-                    continue;
-                }
-                Handle(m, buffer.Span);
-            }
-            catch (Exception e) when (!_stopping)
-            {
-                _log?.Invoke($"cachefiles: {e.Message}");   // keep serving: a dead loop would hang readers
-                Thread.Sleep(10);
-            }
-        }
+                if (n == 0) return true;   // another thread took it
+                if (CachefilesMessage.Parse(message.AsSpan(0, n), out var error) is { } m) Handle(m, buffer.Span);
+                else _log?.Invoke($"cachefiles: ignoring a malformed message ({error})");
+                return true;
+            };
+        });
     }
 
     private void Handle(CachefilesMessage m, Span<byte> buffer)
@@ -298,9 +279,7 @@ public sealed class FscacheFrontend : IMountFrontend
     /// <summary>Stops the threads and closes every object fd (the device itself belongs to the caller).</summary>
     public void Dispose()
     {
-        _stopping = true;
-        foreach (var t in _threads) t.Join();
-        _threads.Clear();
+        _threads.Stop();
         lock (_objects)
         {
             foreach (var o in _objects.Values) o.Fd.Dispose();
@@ -314,16 +293,3 @@ public sealed class FscacheFrontend : IMountFrontend
     }
 }
 
-/// <summary>Native memory aligned for direct I/O (managed arrays promise no alignment).</summary>
-internal sealed unsafe class AlignedBuffer(int size, int alignment) : IDisposable
-{
-    private void* _memory = System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)size, (nuint)alignment);
-
-    public Span<byte> Span => new(_memory, size);
-
-    public void Dispose()
-    {
-        System.Runtime.InteropServices.NativeMemory.AlignedFree(_memory);
-        _memory = null;
-    }
-}

@@ -27,10 +27,9 @@ public sealed class FuseServer : IDisposable
     private readonly ErofsImage _image;
     private readonly FuseDevice _device;
     private readonly Action<string>? _log;
-    private readonly List<Thread> _threads = [];
+    private readonly RequestThreads _threads;
     private readonly ConcurrentDictionary<ulong, ErofsInode> _inodes = new();
     private readonly ConcurrentDictionary<ulong, DirEntry[]> _directories = new();
-    private volatile bool _stopping;
     private long _requests, _errors;
 
     public string MountPoint => _device.MountPoint;
@@ -43,6 +42,7 @@ public sealed class FuseServer : IDisposable
         _image = image;
         _device = device;
         _log = log;
+        _threads = new RequestThreads("fuse", $"fuse {device.MountPoint}", log);
     }
 
     /// <summary>Mounts <paramref name="image"/> at <paramref name="mountPoint"/> and starts <paramref name="threads"/> request threads.</summary>
@@ -50,35 +50,20 @@ public sealed class FuseServer : IDisposable
     {
         var device = FuseDevice.Mount(Path.GetFullPath(mountPoint), "rafs", "rafs");
         var server = new FuseServer(image, device, log);
-        for (int i = 0; i < Math.Max(1, threads); i++)
+        server._threads.Start(threads, () =>
         {
-            var thread = new Thread(server.Loop) { IsBackground = true, Name = $"rafs-fuse-{i}" };
-            server._threads.Add(thread);
-            thread.Start();
-        }
+            var request = new byte[64 * 1024];
+            var reply = new byte[OutHeaderSize + MaxPages * 4096];
+            return () =>
+            {
+                if (!device.WaitReadable(200)) return true;
+                int n = device.Read(request);
+                if (n == 0) return false;   // unmounted: the session is over
+                if (n > 0) server.Handle(request.AsSpan(0, n), reply);
+                return true;
+            };
+        });
         return server;
-    }
-
-    private void Loop()
-    {
-        var request = new byte[64 * 1024];
-        var reply = new byte[OutHeaderSize + MaxPages * 4096];
-        while (!_stopping)
-        {
-            try
-            {
-                if (!_device.WaitReadable(200)) continue;
-                int n = _device.Read(request);
-                if (n == 0) break;   // unmounted: the session is over
-                if (n < 0) continue;
-                Handle(request.AsSpan(0, n), reply);
-            }
-            catch (Exception e) when (!_stopping)
-            {
-                _log?.Invoke($"fuse {MountPoint}: {e.Message}");   // keep serving: a dead loop would hang readers
-                Thread.Sleep(10);
-            }
-        }
     }
 
     private void Handle(ReadOnlySpan<byte> request, byte[] reply)
@@ -387,14 +372,8 @@ public sealed class FuseServer : IDisposable
     /// <summary>Unmounts (lazily when busy), stops the threads and closes the device: open files then fail, never hang.</summary>
     public void Dispose()
     {
-        if (Mounts.IsMountPoint(MountPoint))
-        {
-            try { Mounts.Unmount(MountPoint); }
-            catch (PosixException) { Mounts.Unmount(MountPoint, detach: true); }
-        }
-        _stopping = true;
-        foreach (var t in _threads) t.Join();
-        _threads.Clear();
+        Mounts.UnmountOrDetach(MountPoint);
+        _threads.Stop();
         _device.Dispose();
         _image.Dispose();
     }

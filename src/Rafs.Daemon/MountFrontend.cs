@@ -74,11 +74,7 @@ internal sealed class KernelMount(string mountPoint, Action? after = null) : IDi
     {
         if (_disposed) return;
         _disposed = true;
-        if (Mounts.IsMountPoint(mountPoint))
-        {
-            try { Mounts.Unmount(mountPoint); }
-            catch (PosixException) { Mounts.Unmount(mountPoint, detach: true); }
-        }
+        Mounts.UnmountOrDetach(mountPoint);
         after?.Invoke();
     }
 }

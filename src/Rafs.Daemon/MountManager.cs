@@ -28,12 +28,10 @@ public sealed class MountManager : IDisposable
         Directory.CreateDirectory(stateDirectory);
         _stateDirectory = stateDirectory;
         _statePath = StatePath(stateDirectory);
-        Cache = new BlobCache(CacheDirectoryOf(stateDirectory), amplifyBytes);
+        Cache = new BlobCache(Path.Combine(stateDirectory, "cache"), amplifyBytes);
         Frontends = frontends.ToDictionary(f => f.Name);
         _log = log;
     }
-
-    public static string CacheDirectoryOf(string stateDirectory) => Path.Combine(stateDirectory, "cache");
 
     public static string StatePath(string stateDirectory) => Path.Combine(stateDirectory, "mounts.json");
 

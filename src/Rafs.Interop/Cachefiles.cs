@@ -87,21 +87,11 @@ public readonly record struct CachefilesMessage(uint MessageId, CachefilesOpcode
 /// device unbinds the cache and fails every mount on it, so a supervisor keeps it open across daemon crashes
 /// and a restarted daemon sends <c>restore</c> (Linux 6.2+) to get the requests in flight again.
 /// </summary>
-public sealed unsafe partial class CachefilesDevice : IDisposable
+public sealed unsafe class CachefilesDevice : IDisposable
 {
     public const string DevicePath = "/dev/cachefiles";
     /// <summary>_IOW(0x98, 1, int).</summary>
     private const uint CACHEFILES_IOC_READ_COMPLETE = 0x40049801;
-    private const int O_RDWR = 0x2, O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800;
-    private const int F_GETFD = 1, F_SETFD = 2, FD_CLOEXEC = 1;
-    private const int EAGAIN = 11;
-
-    [LibraryImport("libc", SetLastError = true)] private static partial int open(byte* path, int flags);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint read(int fd, byte* buffer, nint count);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint write(int fd, byte* buffer, nint count);
-    [LibraryImport("libc", SetLastError = true)] private static partial int ioctl(int fd, nuint request, nint argument);
-    [LibraryImport("libc", SetLastError = true)] private static partial int fcntl(int fd, int command, int argument);
-    [LibraryImport("libc", SetLastError = true)] private static partial int poll(long* fds, nuint count, int timeout);
 
     private readonly SafeFileHandle _device;
 
@@ -113,21 +103,14 @@ public sealed unsafe partial class CachefilesDevice : IDisposable
     /// <summary>Opens the device non-blocking (several request threads poll it; one that loses a race must not block).</summary>
     public static CachefilesDevice Open()
     {
-        var p = Libc.CString(DevicePath);
-        int fd;
-        fixed (byte* pp = p) fd = open(pp, O_RDWR | O_CLOEXEC | O_NONBLOCK);
-        if (fd < 0) throw PosixException.FromLastError("open", DevicePath, "the kernel needs CONFIG_CACHEFILES (and CACHEFILES_ONDEMAND) and the caller CAP_SYS_ADMIN");
+        int fd = Libc.OpenDevice(DevicePath, Libc.O_RDWR | Libc.O_CLOEXEC | Libc.O_NONBLOCK,
+            "the kernel needs CONFIG_CACHEFILES (and CACHEFILES_ONDEMAND) and the caller CAP_SYS_ADMIN");
         return new CachefilesDevice(new SafeFileHandle(fd, ownsHandle: true));
     }
 
     /// <summary>Adopts the device a supervisor opened and bound.</summary>
-    public static CachefilesDevice Adopt(int inheritedFd)
-    {
-        if (fcntl(inheritedFd, F_GETFD, 0) < 0)
-            throw PosixException.FromLastError("fcntl(F_GETFD)", $"fd {inheritedFd}", "the cachefiles fd was not inherited from the supervisor");
-        fcntl(inheritedFd, F_SETFD, FD_CLOEXEC);
-        return new CachefilesDevice(new SafeFileHandle(inheritedFd, ownsHandle: true));
-    }
+    public static CachefilesDevice Adopt(int inheritedFd) =>
+        new(new SafeFileHandle(Libc.AdoptInherited(inheritedFd, "cachefiles"), ownsHandle: true));
 
     private int Fd => (int)_device.DangerousGetHandle();
 
@@ -159,38 +142,30 @@ public sealed unsafe partial class CachefilesDevice : IDisposable
     {
         var bytes = Encoding.ASCII.GetBytes(command);
         nint n;
-        fixed (byte* b = bytes) n = write(Fd, b, bytes.Length);
+        fixed (byte* b = bytes) n = Libc.write(Fd, b, bytes.Length);
         if (n != bytes.Length) throw PosixException.FromLastError($"write(cachefiles '{command.Split(' ')[0]}')", DevicePath);
     }
 
     /// <summary>Lets a child process inherit the device fd (clears close-on-exec); returns the fd number.</summary>
-    public int AllowInheritance()
-    {
-        if (fcntl(Fd, F_SETFD, 0) < 0) throw PosixException.FromLastError("fcntl(F_SETFD)", DevicePath);
-        return Fd;
-    }
+    public int AllowInheritance() => Libc.AllowInheritance(Fd, DevicePath);
 
-    public bool WaitReadable(int timeoutMs)
-    {
-        long pfd = (uint)Fd | (1L << 32);   // struct pollfd { int fd; short events = POLLIN; short revents; }
-        return poll(&pfd, 1, timeoutMs) > 0;
-    }
+    public bool WaitReadable(int timeoutMs) => Libc.WaitReadable(Fd, timeoutMs);
 
     /// <summary>Reads one message into <paramref name="buffer"/>; 0 when another thread took it or none is pending.</summary>
     public int Read(byte[] buffer)
     {
         nint n;
-        fixed (byte* b = buffer) n = read(Fd, b, buffer.Length);
+        fixed (byte* b = buffer) n = Libc.read(Fd, b, buffer.Length);
         if (n >= 0) return (int)n;
         int errno = Marshal.GetLastSystemError();
-        if (errno is Libc.EINTR or EAGAIN) return 0;
+        if (errno is Libc.EINTR or Libc.EAGAIN) return 0;
         throw new PosixException("read", DevicePath, errno);
     }
 
     /// <summary>Tells the kernel a READ is answered; it then reads the range from the cache file (EIO if still missing).</summary>
     public static void CompleteRead(SafeFileHandle anonymousFd, uint messageId)
     {
-        if (ioctl((int)anonymousFd.DangerousGetHandle(), CACHEFILES_IOC_READ_COMPLETE, (nint)messageId) != 0)
+        if (Libc.ioctl((int)anonymousFd.DangerousGetHandle(), CACHEFILES_IOC_READ_COMPLETE, (nint)messageId) != 0)
             throw PosixException.FromLastError("ioctl(CACHEFILES_IOC_READ_COMPLETE)", $"message {messageId}");
     }
 

@@ -23,30 +23,22 @@ public sealed unsafe partial class Fanotify : IDisposable
     public const uint FAN_DENY = 0x02;
     /// <summary>FAN_DENY_ERRNO(EIO): the reader gets EIO.</summary>
     public const uint FAN_DENY_EIO = 0x05000002;
-    private const int O_RDWR = 0x2, O_LARGEFILE = 0x8000;
     private const int EventMetadataSize = 24;
-    private const int EAGAIN = 11;
     private const byte InfoTypeRange = 6;
 
     [LibraryImport("libc", SetLastError = true)] private static partial int fanotify_init(uint flags, uint eventFlags);
     [LibraryImport("libc", SetLastError = true)] private static partial int fanotify_mark(int fd, uint flags, ulong mask, int dirfd, byte* path);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint read(int fd, byte* buffer, nint count);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint write(int fd, byte* buffer, nint count);
-    [LibraryImport("libc", SetLastError = true)] private static partial int close(int fd);
-    [LibraryImport("libc", SetLastError = true)] private static partial int fcntl(int fd, int command, int argument);
-    private const int F_GETFD = 1, F_SETFD = 2, FD_CLOEXEC = 1;
-    [LibraryImport("libc", SetLastError = true)] private static partial int poll(long* fds, nuint count, int timeout);
 
     private readonly SafeFileHandle _group;
 
     /// <summary>
     /// Event fds are opened read-write so the handler can fill the file through them without re-triggering. The group
     /// is non-blocking: several handler threads poll it, and one that loses the race for an event must not sit in
-    /// read() where shutdown cannot reach it.
+    /// Libc.read() where shutdown cannot reach it.
     /// </summary>
     public Fanotify()
     {
-        int fd = fanotify_init(FAN_CLASS_PRE_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDWR | O_LARGEFILE);
+        int fd = fanotify_init(FAN_CLASS_PRE_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, Libc.O_RDWR | Libc.O_LARGEFILE);
         if (fd < 0) throw PosixException.FromLastError("fanotify_init", null, "pre-content hooks need Linux 6.14+ and CAP_SYS_ADMIN");
         _group = new SafeFileHandle(fd, ownsHandle: true);
     }
@@ -54,20 +46,13 @@ public sealed unsafe partial class Fanotify : IDisposable
     /// <summary>Adopts a group created by another process (a supervisor that keeps it alive across handler crashes).</summary>
     public Fanotify(int inheritedFd)
     {
-        if (fcntl(inheritedFd, F_GETFD, 0) < 0)
-            throw PosixException.FromLastError("fcntl(F_GETFD)", $"fd {inheritedFd}", "the fanotify fd was not inherited from the supervisor");
-        fcntl(inheritedFd, F_SETFD, FD_CLOEXEC);
-        _group = new SafeFileHandle(inheritedFd, ownsHandle: true);
+        _group = new SafeFileHandle(Libc.AdoptInherited(inheritedFd, "fanotify"), ownsHandle: true);
     }
 
     public SafeFileHandle Handle => _group;
 
     /// <summary>Lets a child process inherit the group fd (clears close-on-exec); returns the fd number.</summary>
-    public int AllowInheritance()
-    {
-        if (fcntl(Fd, F_SETFD, 0) < 0) throw PosixException.FromLastError("fcntl(F_SETFD)", null);
-        return Fd;
-    }
+    public int AllowInheritance() => Libc.AllowInheritance(Fd, "fanotify group");
 
     /// <summary>
     /// Answers, with EIO, permission events a crashed handler had read but not answered: their readers would
@@ -83,7 +68,7 @@ public sealed unsafe partial class Fanotify : IDisposable
         {
             BinaryPrimitives.WriteInt32LittleEndian(new Span<byte>(reply, 4), fd);
             BinaryPrimitives.WriteUInt32LittleEndian(new Span<byte>(reply + 4, 4), FAN_DENY_EIO);
-            if (write(Fd, reply, 8) == 8) answered++;
+            if (Libc.write(Fd, reply, 8) == 8) answered++;
         }
         return answered;
     }
@@ -106,24 +91,18 @@ public sealed unsafe partial class Fanotify : IDisposable
     private int Fd => (int)_group.DangerousGetHandle();
 
     /// <summary>Waits up to <paramref name="timeoutMs"/> for events, so handler threads can notice shutdown.</summary>
-    public bool WaitReadable(int timeoutMs)
-    {
-        // struct pollfd { int fd; short events; short revents; } packed into one 64-bit word; POLLIN = 1.
-        long pfd = (uint)Fd | (1L << 32);
-        int n = poll(&pfd, 1, timeoutMs);
-        return n > 0;
-    }
+    public bool WaitReadable(int timeoutMs) => Libc.WaitReadable(Fd, timeoutMs);
 
     /// <summary>Blocks until events arrive; returns them parsed (length-checked). Empty when the group was closed.</summary>
     public List<PreAccessEvent> Read(byte[] buffer)
     {
         nint n;
-        fixed (byte* b = buffer) n = read(Fd, b, buffer.Length);
+        fixed (byte* b = buffer) n = Libc.read(Fd, b, buffer.Length);
         if (n < 0)
         {
             int errno = Marshal.GetLastSystemError();
-            if (errno is Libc.EINTR or EAGAIN) return [];
-            throw new PosixException("read(fanotify)", null, errno);
+            if (errno is Libc.EINTR or Libc.EAGAIN) return [];
+            throw new PosixException("Libc.read(fanotify)", null, errno);
         }
         return Parse(buffer.AsSpan(0, (int)n));
     }
@@ -167,9 +146,9 @@ public sealed unsafe partial class Fanotify : IDisposable
         byte* reply = stackalloc byte[8];
         BinaryPrimitives.WriteInt32LittleEndian(new Span<byte>(reply, 4), eventFd);
         BinaryPrimitives.WriteUInt32LittleEndian(new Span<byte>(reply + 4, 4), response);
-        nint n = write(Fd, reply, 8);
-        close(eventFd);
-        if (n != 8) throw PosixException.FromLastError("write(fanotify response)", null);
+        nint n = Libc.write(Fd, reply, 8);
+        Libc.close(eventFd);
+        if (n != 8) throw PosixException.FromLastError("Libc.write(fanotify response)", null);
     }
 
     public void Dispose() => _group.Dispose();

@@ -23,16 +23,14 @@ public static class FuseAbi
     public const int StatfsOutSize = 80;
     public const int DirentHeaderSize = 24;
     public const int XattrSizeOutSize = 8;
-    /// <summary>The kernel refuses reads of /dev/fuse into buffers smaller than this.</summary>
-    public const int MinReadBuffer = 8192;
 
+    /// <summary>The opcodes a read-only server answers (others get ENOSYS).</summary>
     public const uint LOOKUP = 1, FORGET = 2, GETATTR = 3, SETATTR = 4, READLINK = 5, OPEN = 14, READ = 15, STATFS = 17,
-        RELEASE = 18, GETXATTR = 22, LISTXATTR = 23, FLUSH = 25, INIT = 26, OPENDIR = 27, READDIR = 28, RELEASEDIR = 29,
-        FSYNCDIR = 30, ACCESS = 34, INTERRUPT = 36, DESTROY = 38, BATCH_FORGET = 42, READDIRPLUS = 44, LSEEK = 46, STATX = 52;
+        RELEASE = 18, GETXATTR = 22, LISTXATTR = 23, INIT = 26, OPENDIR = 27, READDIR = 28, RELEASEDIR = 29,
+        INTERRUPT = 36, DESTROY = 38, BATCH_FORGET = 42, READDIRPLUS = 44;
 
-    public const uint FUSE_ASYNC_READ = 1 << 0, FUSE_EXPORT_SUPPORT = 1 << 4, FUSE_DO_READDIRPLUS = 1 << 13,
-        FUSE_READDIRPLUS_AUTO = 1 << 14, FUSE_PARALLEL_DIROPS = 1 << 18, FUSE_MAX_PAGES = 1 << 22, FUSE_CACHE_SYMLINKS = 1 << 23,
-        FUSE_NO_OPENDIR_SUPPORT = 1 << 24;
+    public const uint FUSE_ASYNC_READ = 1 << 0, FUSE_DO_READDIRPLUS = 1 << 13, FUSE_READDIRPLUS_AUTO = 1 << 14,
+        FUSE_PARALLEL_DIROPS = 1 << 18, FUSE_MAX_PAGES = 1 << 22, FUSE_CACHE_SYMLINKS = 1 << 23;
 
     public const uint FOPEN_KEEP_CACHE = 1 << 1, FOPEN_CACHE_DIR = 1 << 3;
 }
@@ -42,16 +40,9 @@ public static class FuseAbi
 /// read whole, one per read(); each reply is one write(). Several threads poll the same non-blocking device: the
 /// kernel hands each request to exactly one of them, the others get EAGAIN.
 /// </summary>
-public sealed unsafe partial class FuseDevice : IDisposable
+public sealed unsafe class FuseDevice : IDisposable
 {
-    private const int O_RDWR = 0x2, O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800;
-    private const int ENODEV = 19, ENOENT = 2, EAGAIN = 11;
     private const ulong MS_NOSUID = 2, MS_NODEV = 4;
-
-    [LibraryImport("libc", SetLastError = true)] private static partial int open(byte* path, int flags);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint read(int fd, byte* buffer, nint count);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint write(int fd, byte* buffer, nint count);
-    [LibraryImport("libc", SetLastError = true)] private static partial int poll(long* fds, nuint count, int timeout);
 
     private readonly SafeFileHandle _device;
 
@@ -68,10 +59,8 @@ public sealed unsafe partial class FuseDevice : IDisposable
     /// <summary>Opens /dev/fuse and mounts it read-only at <paramref name="mountPoint"/> as <c>fuse.&lt;subtype&gt;</c>.</summary>
     public static FuseDevice Mount(string mountPoint, string source, string subtype)
     {
-        var p = Libc.CString("/dev/fuse");
-        int fd;
-        fixed (byte* pp = p) fd = open(pp, O_RDWR | O_CLOEXEC | O_NONBLOCK);   // threads poll, so stopping never waits on a read
-        if (fd < 0) throw PosixException.FromLastError("open", "/dev/fuse", "the kernel needs CONFIG_FUSE_FS (modprobe fuse)");
+        // Non-blocking: threads poll, so stopping never waits on a read.
+        int fd = Libc.OpenDevice("/dev/fuse", Libc.O_RDWR | Libc.O_CLOEXEC | Libc.O_NONBLOCK, "the kernel needs CONFIG_FUSE_FS (modprobe fuse)");
         var device = new SafeFileHandle(fd, ownsHandle: true);
         try
         {
@@ -88,11 +77,7 @@ public sealed unsafe partial class FuseDevice : IDisposable
         }
     }
 
-    public bool WaitReadable(int timeoutMs)
-    {
-        long pfd = (uint)(int)_device.DangerousGetHandle() | (1L << 32);
-        return poll(&pfd, 1, timeoutMs) > 0;
-    }
+    public bool WaitReadable(int timeoutMs) => Libc.WaitReadable((int)_device.DangerousGetHandle(), timeoutMs);
 
     /// <summary>
     /// Reads one request. Returns 0 when the session ended (unmounted: ENODEV) and -1 when the read should be
@@ -101,13 +86,13 @@ public sealed unsafe partial class FuseDevice : IDisposable
     public int Read(byte[] buffer)
     {
         nint n;
-        fixed (byte* b = buffer) n = read((int)_device.DangerousGetHandle(), b, buffer.Length);
+        fixed (byte* b = buffer) n = Libc.read((int)_device.DangerousGetHandle(), b, buffer.Length);
         if (n > 0) return (int)n;
-        int errno = n == 0 ? ENODEV : Marshal.GetLastSystemError();
+        int errno = n == 0 ? Libc.ENODEV : Marshal.GetLastSystemError();
         return errno switch
         {
-            ENODEV => 0,
-            Libc.EINTR or ENOENT or EAGAIN => -1,
+            Libc.ENODEV => 0,
+            Libc.EINTR or Libc.ENOENT or Libc.EAGAIN => -1,
             _ => throw new PosixException("read", "/dev/fuse", errno),
         };
     }
@@ -116,10 +101,10 @@ public sealed unsafe partial class FuseDevice : IDisposable
     public void Write(ReadOnlySpan<byte> reply)
     {
         nint n;
-        fixed (byte* b = reply) n = write((int)_device.DangerousGetHandle(), b, reply.Length);
+        fixed (byte* b = reply) n = Libc.write((int)_device.DangerousGetHandle(), b, reply.Length);
         if (n == reply.Length) return;
         int errno = Marshal.GetLastSystemError();
-        if (errno is ENOENT or ENODEV) return;
+        if (errno is Libc.ENOENT or Libc.ENODEV) return;
         throw new PosixException("write", "/dev/fuse", errno);
     }
 

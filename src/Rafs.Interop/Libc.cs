@@ -14,14 +14,67 @@ internal static unsafe partial class Libc
     public const uint STATX_BASIC_STATS = 0x7ff;
     public const int SEEK_DATA = 3;
     public const int SEEK_HOLE = 4;
-    public const int ENOENT = 2, EINTR = 4, ENXIO = 6, EINVAL = 22, ERANGE = 34, ENODATA = 61, EOPNOTSUPP = 95;
+    public const int ENOENT = 2, EINTR = 4, ENXIO = 6, EAGAIN = 11, ENODEV = 19, EINVAL = 22, ERANGE = 34, ENODATA = 61, EOPNOTSUPP = 95;
+    public const int O_RDWR = 0x2, O_NONBLOCK = 0x800, O_LARGEFILE = 0x8000, O_CLOEXEC = 0x80000;
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int statx(int dirfd, byte* path, int flags, uint mask, byte* buffer);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int fcntl(int fd, int command, int argument);
-    public const int F_DUPFD_CLOEXEC = 1030;
+    public const int F_DUPFD_CLOEXEC = 1030, F_GETFD = 1, F_SETFD = 2, FD_CLOEXEC = 1;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int open(byte* path, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint read(int fd, byte* buffer, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint write(int fd, byte* buffer, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int ioctl(int fd, nuint request, nint argument);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int poll(long* fds, nuint count, int timeout);
+
+    /// <summary>Opens a device node; returns the fd or throws with <paramref name="hint"/>.</summary>
+    public static int OpenDevice(string path, int flags, string hint)
+    {
+        var p = CString(path);
+        int fd;
+        fixed (byte* pp = p) fd = open(pp, flags);
+        if (fd < 0) throw PosixException.FromLastError("open", path, hint);
+        return fd;
+    }
+
+    /// <summary>Waits up to <paramref name="timeoutMs"/> for <paramref name="fd"/> to be readable, so request threads can notice shutdown.</summary>
+    public static bool WaitReadable(int fd, int timeoutMs)
+    {
+        // struct pollfd { int fd; short events; short revents; } packed into one 64-bit word; POLLIN = 1.
+        long pfd = (uint)fd | (1L << 32);
+        return poll(&pfd, 1, timeoutMs) > 0;
+    }
+
+    /// <summary>Takes an fd a supervisor passed down (checking it is open) and sets close-on-exec again.</summary>
+    public static int AdoptInherited(int fd, string what)
+    {
+        if (fcntl(fd, F_GETFD, 0) < 0)
+            throw PosixException.FromLastError("fcntl(F_GETFD)", $"fd {fd}", $"the {what} fd was not inherited from the supervisor");
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        return fd;
+    }
+
+    /// <summary>Lets a child process inherit <paramref name="fd"/> (clears close-on-exec); returns it.</summary>
+    public static int AllowInheritance(int fd, string what)
+    {
+        if (fcntl(fd, F_SETFD, 0) < 0) throw PosixException.FromLastError("fcntl(F_SETFD)", what);
+        return fd;
+    }
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial long lseek(int fd, long offset, int whence);

@@ -30,6 +30,14 @@ public static unsafe class Mounts
             if (Libc.umount2(pt, detach ? MNT_DETACH : 0) != 0) throw PosixException.FromLastError("umount", target);
     }
 
+    /// <summary>Unmounts <paramref name="target"/> if it is mounted, lazily (MNT_DETACH) when it is busy.</summary>
+    public static void UnmountOrDetach(string target)
+    {
+        if (!IsMountPoint(target)) return;
+        try { Unmount(target); }
+        catch (PosixException) { Unmount(target, detach: true); }
+    }
+
     public static bool IsMountPoint(string path)
     {
         var full = Path.GetFullPath(path).TrimEnd('/');

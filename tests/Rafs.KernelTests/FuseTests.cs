@@ -17,9 +17,7 @@ public sealed class FuseTests
         if (rich) RichTree.Create(src, new RichTreeOptions { HugeSparseFiles = false });
         RichTree.BigRandomFiles(src, count: 6, step: 777, seed: 21);
         File.WriteAllText(Path.Combine(src, "hello.txt"), "hello over fuse\n");
-        var boot = scratch.PathOf("boot");
-        var blobs = scratch.PathOf("blobs");
-        RafsCli.Ok("build", src, "--bootstrap", boot, "--blob-dir", blobs, "--chunk-size", "256K");
+        var (boot, blobs) = RafsCli.BuildBootstrap(scratch, src);
         return (src, boot, blobs);
     }
 

@@ -16,9 +16,7 @@ public sealed class OnDemandTests
         var src = scratch.Dir("src");
         RichTree.BigRandomFiles(src, count: 12, step: 777, seed: 21);
         File.WriteAllText(Path.Combine(src, "hello.txt"), "hello, lazily\n");
-        var boot = scratch.PathOf("boot");
-        var blobs = scratch.PathOf("blobs");
-        RafsCli.Ok("build", src, "--bootstrap", boot, "--blob-dir", blobs, "--chunk-size", "256K");
+        var (boot, blobs) = RafsCli.BuildBootstrap(scratch, src);
         return (src, boot, blobs);
     }
 

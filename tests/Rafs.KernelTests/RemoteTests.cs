@@ -14,14 +14,6 @@ public sealed class RemoteTests
 {
     private const string Repo = "test/img";
 
-    private static (string Boot, string Blobs) Build(Scratch scratch, string src, string name = "image")
-    {
-        var boot = scratch.PathOf(name + ".boot");
-        var blobs = scratch.PathOf(name + "-blobs");
-        RafsCli.Ok("build", src, "--bootstrap", boot, "--blob-dir", blobs, "--chunk-size", "256K");
-        return (boot, blobs);
-    }
-
     /// <summary>25 distinct ~1 MiB random files and a tiny one: big enough that laziness shows.</summary>
     private static string LargeTree(Scratch scratch)
     {
@@ -35,7 +27,7 @@ public sealed class RemoteTests
     private static (string Src, string Boot, string Blobs, string Reference) PushLargeTree(Scratch scratch, RegistryServer registry, string tag)
     {
         var src = LargeTree(scratch);
-        var (boot, blobs) = Build(scratch, src);
+        var (boot, blobs) = RafsCli.BuildBootstrap(scratch, src);
         var reference = $"{registry.Host}/{Repo}:{tag}";
         RafsCli.Ok("push", boot, reference, "--blob-dir", blobs);
         return (src, boot, blobs, reference);
@@ -59,7 +51,7 @@ public sealed class RemoteTests
         using var registry = new RegistryServer(scratch);
         var src = scratch.PathOf("src");
         RichTree.Create(src, new RichTreeOptions { HugeSparseFiles = false });
-        var (boot, blobs) = Build(scratch, src);
+        var (boot, blobs) = RafsCli.BuildBootstrap(scratch, src);
         var reference = $"{registry.Host}/{Repo}:v1";
         var push = RafsCli.Ok("push", boot, reference, "--blob-dir", blobs);
         Assert.Contains("0 already there", push.Stdout);
@@ -134,7 +126,7 @@ public sealed class RemoteTests
         using var registry = new RegistryServer(scratch, tokenAuth: ($"{issuer.Url}/token", "rafs-registry", signer.Issuer, bundle));
         var src = scratch.PathOf("src");
         RichTree.Create(src, new RichTreeOptions { HugeSparseFiles = false, MaxLengthNames = false });
-        var (boot, blobs) = Build(scratch, src);
+        var (boot, blobs) = RafsCli.BuildBootstrap(scratch, src);
         var reference = $"{registry.Host}/{Repo}:auth";
 
         var denied = RafsCli.Run("push", boot, reference, "--blob-dir", blobs, "--credentials", "alice:wrong");
@@ -162,7 +154,7 @@ public sealed class RemoteTests
         var (ca, cert, key) = TestCertificates.Create(scratch.Dir("tls"));
         using var registry = new RegistryServer(scratch, tls: (cert, key));
         var src = LargeTree(scratch);
-        var (boot, blobs) = Build(scratch, src);
+        var (boot, blobs) = RafsCli.BuildBootstrap(scratch, src);
         var reference = $"{registry.Host}/{Repo}:tls";
         var untrusted = RafsCli.Run("push", boot, reference, "--blob-dir", blobs);
         Assert.NotEqual(0, untrusted.Exit);   // loopback without a CA means plain HTTP, which a TLS registry refuses
@@ -185,7 +177,7 @@ public sealed class RemoteTests
     {
         using var scratch = new Scratch();
         var src = LargeTree(scratch);
-        var (boot, blobs) = Build(scratch, src);
+        var (boot, blobs) = RafsCli.BuildBootstrap(scratch, src);
         var layout = scratch.PathOf("layout");
         RafsCli.Ok("push", boot, layout + ":v2", "--blob-dir", blobs);
         using var server = TestHttpServer.Files(layout);

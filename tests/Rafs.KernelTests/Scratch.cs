@@ -28,10 +28,7 @@ public sealed class Scratch : IDisposable
     public void Dispose()
     {
         foreach (var mount in Mounts.MountPoints().Where(m => m.StartsWith(Root + "/", StringComparison.Ordinal)).OrderByDescending(m => m.Length))
-        {
-            try { Mounts.Unmount(mount); }
-            catch (PosixException) { Mounts.Unmount(mount, detach: true); }
-        }
+            Mounts.UnmountOrDetach(mount);
         try { Directory.Delete(Root, recursive: true); }
         catch (IOException) { /* a lazily detached mount may still hold files; /var/tmp is cleaned eventually */ }
     }
@@ -59,8 +56,6 @@ public sealed class ErofsMount : IDisposable
 
     public void Dispose()
     {
-        if (!Mounts.IsMountPoint(Path)) return;
-        try { Mounts.Unmount(Path); }
-        catch (PosixException) { Mounts.Unmount(Path, detach: true); }
+        Mounts.UnmountOrDetach(Path);
     }
 }

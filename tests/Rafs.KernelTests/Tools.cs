@@ -61,4 +61,13 @@ public static class RafsCli
         Assert.True(r.Exit == 0, $"rafs {string.Join(' ', args)} failed:\n{r.All}");
         return r;
     }
+
+    /// <summary>`rafs build SRC --bootstrap --blob-dir --chunk-size 256K` into the scratch directory: small chunks, so laziness shows.</summary>
+    public static (string Boot, string Blobs) BuildBootstrap(Scratch scratch, string src, string name = "image")
+    {
+        var boot = scratch.PathOf(name + ".boot");
+        var blobs = scratch.PathOf(name + "-blobs");
+        Ok("build", src, "--bootstrap", boot, "--blob-dir", blobs, "--chunk-size", "256K");
+        return (boot, blobs);
+    }
 }
