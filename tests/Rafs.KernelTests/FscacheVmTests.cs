@@ -135,6 +135,10 @@ public sealed class FscacheVmTests
         var full = JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(output, "status-full.json")), DaemonJson.Default.ListMountStatus)!;
         Assert.True(Assert.Single(Assert.Single(full).Blobs).Complete);
 
+        // auto picked fscache for the second image: the guest kernel has no fanotify pre-content hooks.
+        var afterTwin = JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(output, "status-twin.json")), DaemonJson.Default.ListMountStatus)!;
+        Assert.Equal("fscache", afterTwin.Single(m => m.MountPoint == "/run/twin").Frontend);
+
         // One cache object per cookie: the blob both images name is stored once in the shared domain.
         var objects = File.ReadAllLines(Path.Combine(output, "cache-objects.txt"));
         Assert.Equal(1, objects.Count(o => o.Contains(blob.Digest[7..], StringComparison.Ordinal)));

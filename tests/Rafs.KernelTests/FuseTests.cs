@@ -45,6 +45,19 @@ public sealed class FuseTests
             Assert.True(blob.IsComplete);
             Assert.Equal(0, mount.Frontend.Counters.Errors);
 
+            // The kernel caches what an immutable image lets it: a second walk asks only OPENDIR/RELEASEDIR per
+            // directory (entries and attributes are cached), and re-reading every file only OPEN/RELEASE (pages kept).
+            var directories = Directory.GetDirectories(mnt, "*", SearchOption.AllDirectories).Length + 1;
+            long before = mount.Frontend.Counters.Requests;
+            foreach (var entry in Directory.EnumerateFileSystemEntries(mnt, "*", SearchOption.AllDirectories)) PosixFs.LStat(entry);
+            Assert.True(mount.Frontend.Counters.Requests - before <= 2 * directories,
+                $"a cached walk of {directories} directories sent {mount.Frontend.Counters.Requests - before} requests");
+            var files = Directory.GetFiles(mnt, "*", SearchOption.AllDirectories).Where(f => PosixFs.LStat(f).IsRegular).ToList();
+            before = mount.Frontend.Counters.Requests;
+            foreach (var file in files) File.ReadAllBytes(file);
+            Assert.True(mount.Frontend.Counters.Requests - before <= 2 * files.Count + 1,
+                $"re-reading {files.Count} cached files sent {mount.Frontend.Counters.Requests - before} requests (READs were not served from the page cache)");
+
             // statfs as the kernel's own EROFS reports it for the same bootstrap and (now complete) device.
             using var kernel = new ErofsMount(boot, scratch.PathOf("kernel"), blob.CachePath);
             string Statfs(string path) => Tools.Ok("stat", "-f", "-c", "%b %f %a %c %d %S %l", path).Stdout.Trim();
