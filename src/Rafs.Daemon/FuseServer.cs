@@ -54,14 +54,17 @@ public sealed class FuseServer : IDisposable
         {
             var request = new byte[64 * 1024];
             var reply = new byte[OutHeaderSize + MaxPages * 4096];
-            return () =>
+            var waiter = device.CreateWaiter();
+            Func<bool> step = () =>
             {
-                if (!device.WaitReadable(200)) return true;
+                // Read first: under load a request is usually waiting, and a wait would cost a syscall more.
                 int n = device.Read(request);
                 if (n == 0) return false;   // unmounted: the session is over
                 if (n > 0) server.Handle(request.AsSpan(0, n), reply);
+                else waiter.Wait(200);
                 return true;
             };
+            return (step, (IDisposable?)waiter);
         });
         return server;
     }

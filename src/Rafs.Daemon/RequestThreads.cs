@@ -14,7 +14,10 @@ internal sealed class RequestThreads(string name, string what, Action<string>? l
     private volatile bool _stopping;
 
     /// <param name="makeStep">Runs on each new thread; the step it returns answers what is pending and returns false to end the thread.</param>
-    public void Start(int count, Func<Func<bool>> makeStep)
+    public void Start(int count, Func<Func<bool>> makeStep) => Start(count, () => (makeStep(), (IDisposable?)null));
+
+    /// <param name="makeStep">Like the other overload, with per-thread resources disposed when the thread ends.</param>
+    public void Start(int count, Func<(Func<bool> Step, IDisposable? Resources)> makeStep)
     {
         for (int i = 0; i < Math.Max(1, count); i++)
         {
@@ -24,13 +27,14 @@ internal sealed class RequestThreads(string name, string what, Action<string>? l
         }
     }
 
-    private void Run(Func<bool> step)
+    private void Run((Func<bool> Step, IDisposable? Resources) thread)
     {
+        using var resources = thread.Resources;
         while (!_stopping)
         {
             try
             {
-                if (!step()) return;
+                if (!thread.Step()) return;
             }
             catch (Exception e) when (!_stopping)
             {

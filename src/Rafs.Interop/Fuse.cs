@@ -77,7 +77,11 @@ public sealed unsafe class FuseDevice : IDisposable
         }
     }
 
-    public bool WaitReadable(int timeoutMs) => Libc.WaitReadable((int)_device.DangerousGetHandle(), timeoutMs);
+    /// <summary>
+    /// A per-thread waiter for requests. Request threads each wait on their own (EPOLLEXCLUSIVE), so a request
+    /// wakes one thread: with poll(2) every idle thread woke for every request, and lost the race to read it.
+    /// </summary>
+    public ExclusiveWaiter CreateWaiter() => new((int)_device.DangerousGetHandle());
 
     /// <summary>
     /// Reads one request. Returns 0 when the session ended (unmounted: ENODEV) and -1 when the read should be
@@ -109,4 +113,32 @@ public sealed unsafe class FuseDevice : IDisposable
     }
 
     public void Dispose() => _device.Dispose();
+}
+
+/// <summary>
+/// An epoll instance watching one fd for input with EPOLLEXCLUSIVE: when several threads each wait on their own
+/// instance, new input wakes one of them, not all of them as poll(2) does.
+/// </summary>
+public sealed class ExclusiveWaiter : IDisposable
+{
+    private const uint EPOLLIN = 0x1, EPOLLEXCLUSIVE = 1u << 28;
+    private readonly SafeFileHandle _epoll;
+
+    public ExclusiveWaiter(int fd)
+    {
+        int epfd = Libc.EpollCreate();
+        if (epfd < 0) throw PosixException.FromLastError("epoll_create1", null);
+        _epoll = new SafeFileHandle(epfd, ownsHandle: true);
+        if (Libc.EpollAdd(epfd, fd, EPOLLIN | EPOLLEXCLUSIVE) != 0)
+        {
+            var error = PosixException.FromLastError("epoll_ctl(EPOLLEXCLUSIVE)", null);
+            _epoll.Dispose();
+            throw error;
+        }
+    }
+
+    /// <summary>Waits up to <paramref name="timeoutMs"/> for input; false on timeout.</summary>
+    public bool Wait(int timeoutMs) => Libc.EpollWait((int)_epoll.DangerousGetHandle(), timeoutMs) > 0;
+
+    public void Dispose() => _epoll.Dispose();
 }

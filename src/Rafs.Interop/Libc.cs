@@ -60,6 +60,31 @@ internal static unsafe partial class Libc
         return poll(&pfd, 1, timeoutMs) > 0;
     }
 
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_ctl(int epfd, int op, int fd, byte* ev);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_wait(int epfd, byte* events, int maxEvents, int timeout);
+
+    public static int EpollCreate() => epoll_create1(0x80000);   // EPOLL_CLOEXEC
+
+    public static int EpollAdd(int epfd, int fd, uint events)
+    {
+        byte* ev = stackalloc byte[12];   // struct epoll_event { u32 events; u64 data; } packed on x86_64
+        *(uint*)ev = events;
+        *(ulong*)(ev + 4) = (ulong)fd;
+        return epoll_ctl(epfd, 1, fd, ev);   // EPOLL_CTL_ADD
+    }
+
+    public static int EpollWait(int epfd, int timeoutMs)
+    {
+        byte* ev = stackalloc byte[12];
+        return epoll_wait(epfd, ev, 1, timeoutMs);
+    }
+
     /// <summary>Takes an fd a supervisor passed down (checking it is open) and sets close-on-exec again.</summary>
     public static int AdoptInherited(int fd, string what)
     {
