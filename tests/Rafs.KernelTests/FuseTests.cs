@@ -58,6 +58,10 @@ public sealed class FuseTests
             Assert.True(mount.Frontend.Counters.Requests - before <= 2 * files.Count + 1,
                 $"re-reading {files.Count} cached files sent {mount.Frontend.Counters.Requests - before} requests (READs were not served from the page cache)");
 
+            // The cache file FUSE filled is the device the bootstrap names, as erofs-utils checks it.
+            var fsck = Tools.Run("fsck.erofs", "--device=" + blob.CachePath, boot);
+            Assert.True(fsck.Exit == 0, $"fsck.erofs on the FUSE-filled cache file:\n{fsck.All}");
+
             // statfs as the kernel's own EROFS reports it for the same bootstrap and (now complete) device.
             using var kernel = new ErofsMount(boot, scratch.PathOf("kernel"), blob.CachePath);
             string Statfs(string path) => Tools.Ok("stat", "-f", "-c", "%b %f %a %c %d %S %l", path).Stdout.Trim();
