@@ -31,9 +31,12 @@ public sealed class FuseServer : IDisposable
     private readonly ConcurrentDictionary<ulong, ErofsInode> _inodes = new();
     private readonly ConcurrentDictionary<ulong, DirEntry[]> _directories = new();
     private long _requests, _errors;
+    private readonly long[] _byOpcode = new long[64];
 
     public string MountPoint => _device.MountPoint;
     public long Requests => Interlocked.Read(ref _requests);
+    /// <summary>Requests of one opcode (what the kernel did not answer from its own caches).</summary>
+    public long RequestsOf(uint opcode) => opcode < _byOpcode.Length ? Interlocked.Read(ref _byOpcode[opcode]) : 0;
     /// <summary>Requests answered with EIO (data that could not be fetched or verified, or a corrupt image).</summary>
     public long Errors => Interlocked.Read(ref _errors);
 
@@ -78,6 +81,7 @@ public sealed class FuseServer : IDisposable
         var body = request[InHeaderSize..];
         if (opcode is FORGET or BATCH_FORGET or INTERRUPT) return;   // no reply; nodes hold no state here
         Interlocked.Increment(ref _requests);
+        if (opcode < _byOpcode.Length) Interlocked.Increment(ref _byOpcode[opcode]);
         int length;
         try
         {

@@ -138,6 +138,12 @@ public sealed class FuseFrontend(int threads, Action<string>? log = null) : IMou
         }
     }
 
+    /// <summary>Requests of one FUSE opcode over all sessions.</summary>
+    public long RequestsOf(uint opcode)
+    {
+        lock (_servers) return _servers.Sum(s => s.RequestsOf(opcode));
+    }
+
     public void Register(OnDemandBlob blob) { }
     public void Unregister(OnDemandBlob blob) { }
     public bool IsWatching(OnDemandBlob blob) => !blob.IsComplete;

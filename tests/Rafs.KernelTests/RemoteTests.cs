@@ -381,7 +381,7 @@ public sealed class RemoteTests
         daemon.Mount(reference, first);
         daemon.Mount(other, second);
         Assert.Equal(File.ReadAllBytes(Path.Combine(src, "big-07")), File.ReadAllBytes(Path.Combine(first, "big-07")));
-        long fetched = daemon.Status(first).Blobs.Single().FetchedBytes;
+        long fetched = SettledFetchedBytes(daemon, first);   // read-ahead started by the read may still be running
         Assert.True(fetched > 0);
         Kernel.DropCaches();
         Assert.Equal(File.ReadAllBytes(Path.Combine(src, "big-07")), File.ReadAllBytes(Path.Combine(second, "big-07")));
@@ -390,6 +390,18 @@ public sealed class RemoteTests
         // Unmounting one image keeps the blob (and its mark) for the other.
         RafsCli.Ok(["umount", first, .. daemon.Flags]);
         TreeComparer.AssertSame(src, second);
+    }
+
+    /// <summary>The blob's fetched bytes once background read-ahead has finished (unchanged for half a second).</summary>
+    private static long SettledFetchedBytes(DaemonSession daemon, string mountPoint)
+    {
+        long last = -1, now = daemon.Status(mountPoint).Blobs.Single().FetchedBytes;
+        for (int i = 0; i < 60 && now != last; i++)
+        {
+            Thread.Sleep(500);
+            (last, now) = (now, daemon.Status(mountPoint).Blobs.Single().FetchedBytes);
+        }
+        return now;
     }
 
     [Fact]
